@@ -1,0 +1,1 @@
+"""Data formats, synthesis, validation and splitting. Imports nothing of ours above it."""
