@@ -50,7 +50,7 @@ def normalize_text(text: str, symbology: str | None = None) -> str:
     """
     out = "".join(text.split("\n")).replace("\r", "").strip()
     sym = canonical_symbology(symbology) if symbology else None
-    if out.isdigit() and len(out) == 13 and out.startswith("0") and sym in (None, "EAN13", "UPCA"):
+    if out.isdigit() and len(out) == 13 and out.startswith("0") and sym in (None, "EAN13", "UPCA", "UPCE"):
         out = out[1:]
     if sym == "UPCE" and out.isdigit() and len(out) == 8:
         out = upce_to_upca(out)

@@ -1,0 +1,1 @@
+"""Inference: the Predictor interface, its runtimes, post-processing and decoding."""
