@@ -17,7 +17,7 @@ import numpy as np
 from shapely.geometry import Polygon
 
 from barseg.data.synth import degrade, panel, textures, warp
-from barseg.data.synth.symbols import Symbol, make_symbol
+from barseg.data.synth.symbols import Symbol, check_symbologies, make_symbol
 
 MAX_POLYGON_POINTS = 32
 
@@ -43,6 +43,7 @@ class SceneBuilder:
     """Draws scene ``index`` of a run; everything random comes from ``(seed, index)``."""
 
     def __init__(self, params: Any, index: int) -> None:
+        check_symbologies(list(params.symbologies))
         self.p = params
         self.rng = np.random.default_rng([int(params.seed), index])
         long_side = int(params.image_size)
@@ -113,7 +114,7 @@ class SceneBuilder:
             k, scale = self._module_px(k_target)
             style = self._style_for(symbols)
             pan = panel.draw_code_sheet(symbols, k, style, self.rng, (10**6, 10**6), self.p.human_readable, tight=False)
-            self._place(pan, scale)
+            self._place(pan, scale, min_scale=float(self.p.min_module_px) / k)
 
     def _place_sheet(self, n: int) -> None:
         """One panel with up to ``n`` codes in rows, covering much of the frame."""
@@ -128,7 +129,7 @@ class SceneBuilder:
             pan = panel.draw_code_sheet(symbols, k, style, self.rng, max_size, self.p.human_readable, tight=True)
         except ValueError:
             return  # codes this large do not fit: the scene keeps its clutter only
-        self._place(pan, scale, perspective_scale=0.5)
+        self._place(pan, scale, perspective_scale=0.5, min_scale=float(self.p.min_module_px) / k)
 
     def _place_negative(self) -> None:
         rng = self.rng
@@ -138,9 +139,12 @@ class SceneBuilder:
 
     # -------------------------------------------------------------- placement
 
-    def _place(self, pan: panel.Panel, scale: float, perspective_scale: float = 1.0, tries: int = 12) -> bool:
+    def _place(
+        self, pan: panel.Panel, scale: float, perspective_scale: float = 1.0, min_scale: float = 0.0, tries: int = 12
+    ) -> bool:
         """Warp ``pan`` into the scene where its codes stay inside the frame and clear of
-        codes placed before; shrink and retry when it does not fit. Returns success."""
+        codes placed before; shrink (not below ``min_scale``) and retry when it does not fit.
+        Returns success."""
         rng, p = self.rng, self.p
         deform = None
         if pan.objects and rng.random() < p.bend:
@@ -161,7 +165,7 @@ class SceneBuilder:
             hom = warp.placement(pw, ph, scale, angle, centre, p.perspective * perspective_scale, rng)
             polygons = [warp.transform_points(o, hom) + 0.5 for o in outlines]
             if pan.objects and not self._fits(polygons, hom, pw, ph):
-                scale *= 0.93
+                scale = max(scale * 0.93, min_scale)
                 continue
             self._composite(image, alpha, hom)
             for obj, poly in zip(pan.objects, polygons, strict=True):

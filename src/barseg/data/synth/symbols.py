@@ -95,9 +95,13 @@ def random_payload(symbology: str, rng: np.random.Generator) -> str:
         return _free_text(rng, 4, 30)
     if symbology == "PDF417":
         return _free_text(rng, 8, 60)
-    if symbology == "Aztec":
-        return _free_text(rng, 4, 40)
-    raise ValueError(f"synth.symbologies: the generator cannot render {symbology!r}; choose from {sorted(WRITERS)}")
+    return _free_text(rng, 4, 40)  # Aztec
+
+
+def check_symbologies(names: list[str]) -> None:
+    unknown = [n for n in names if n not in WRITERS]
+    if unknown:
+        raise ValueError(f"synth.symbologies: the generator cannot render {unknown}; choose from {sorted(WRITERS)}")
 
 
 def make_symbol(symbology: str, rng: np.random.Generator) -> Symbol:

@@ -1,0 +1,131 @@
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import zxingcpp
+from omegaconf import OmegaConf
+
+from barseg.data.formats import Instance, iter_source
+from barseg.data.symbology import normalize_text
+from barseg.data.synth import generate, render
+from barseg.data.synth.symbols import WRITERS
+from barseg.infer.rectify import rectify
+from tests.conftest import clean_synth_params
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_same_params_give_byte_identical_output_whatever_the_workers(tmp_path: Path) -> None:
+    params = clean_synth_params(count=6, **{"degrade.enabled": True, "bend": 0.5, "crumple": 0.5, "occlusion": 0.5})
+    generate(params, tmp_path / "a", workers=2)
+    generate(params, tmp_path / "b", workers=1)
+    a, b = _digests(tmp_path / "a"), _digests(tmp_path / "b")
+    assert len(a) == 12 and a == b
+    params.seed = int(params.seed) + 1
+    generate(params, tmp_path / "c", workers=1)
+    assert _digests(tmp_path / "c") != a
+
+
+def _decode_in_polygon(image: np.ndarray, polygon: np.ndarray, symbology: str) -> list[str]:
+    reads = zxingcpp.read_barcodes(rectify(image, polygon))
+    return [normalize_text(r.text, symbology) for r in reads]
+
+
+def _scenes(params, count: int):
+    for index in range(count):
+        jpeg, doc = render(params, index)
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        yield image, doc
+
+
+@pytest.mark.parametrize("symbology", sorted(WRITERS))
+def test_every_symbology_decodes_inside_its_polygon(symbology: str) -> None:
+    # Dot-peened marks are left out: zxing-cpp reads few of them, as with real ones.
+    params = clean_synth_params(symbologies=[symbology], styles={"label": 0.6, "packaging": 0.4})
+    read, wrong, total = 0, [], 0
+    for image, doc in _scenes(params, 10):
+        in_image = {normalize_text(o["text"], symbology) for o in doc["objects"]}
+        for obj in doc["objects"]:
+            total += 1
+            expected = normalize_text(obj["text"], symbology)
+            texts = _decode_in_polygon(image, np.asarray(obj["data"]), symbology)
+            read += expected in texts
+            # A crop's margin may hold a neighbour of a dense sheet: that read is right too.
+            wrong += [t for t in texts if t not in in_image]
+    assert total >= 6
+    assert not wrong, f"reads that disagree with the label: {wrong}"
+    assert read / total >= 0.85, f"{symbology}: {read}/{total} decoded"
+
+
+def _coverage(image: np.ndarray, polygon: np.ndarray) -> tuple[float, float, list[float]]:
+    """Dark-ink fractions: in a 1-3 px ring just outside the polygon (the quiet zone: must be
+    ~0 when the polygon holds the whole symbol) and in a 2 px band inside each edge (must
+    carry ink when the polygon is no larger than the symbol)."""
+    h, w = image.shape[:2]
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    mask = Instance(polygons=[polygon]).mask(h, w).astype(np.uint8)
+    inside = grey[mask > 0]
+    threshold = (np.percentile(inside, 5) + np.percentile(inside, 95)) / 2
+    dark = grey < threshold
+    kernel = np.ones((3, 3), np.uint8)
+    ring = cv2.dilate(mask, kernel, iterations=3) - cv2.dilate(mask, kernel, iterations=1)
+    outside = dark[ring > 0].mean()
+    edges = []
+    # Polygons run clockwise from the symbol's top-left corner, the same number of points
+    # per side: four sides of len/4 points each (+ the next side's first point).
+    per_side = len(polygon) // 4
+    closed = np.vstack([polygon, polygon[:1]])
+    for side in range(4):
+        band = np.zeros((h, w), np.uint8)
+        points = np.round(closed[side * per_side : (side + 1) * per_side + 1] * 8).astype(np.int32)
+        cv2.polylines(band, [points], False, 1, 4, shift=3)
+        band &= cv2.erode(mask, kernel, iterations=1)
+        edges.append(float(dark[band > 0].mean()))
+    return float(outside), float(threshold), edges
+
+
+@pytest.mark.parametrize("warp", ["straight", "bent"])
+def test_polygons_cover_the_symbol_exactly(warp: str) -> None:
+    overrides = {"styles": {"label": 1.0}, "inverted": 0.0, "min_module_px": 4.0, "dense_max_module_px": 5.0}
+    if warp == "bent":
+        overrides.update(bend=0.5, crumple=1.0)
+    params = clean_synth_params(**overrides)
+    checked = Counter()
+    for image, doc in _scenes(params, 16):
+        for obj in doc["objects"]:
+            polygon = np.asarray(obj["data"])
+            outside, _, edges = _coverage(image, polygon)
+            assert outside < 0.03, f"ink outside the polygon of a {obj['symbology']}: {outside:.3f}"
+            assert min(edges) > 0.15, f"an edge of a {obj['symbology']} polygon has no ink: {edges}"
+            checked[obj["symbology"]] += 1
+    assert sum(checked.values()) >= 10
+    if warp == "bent":
+        assert any(len(o["data"]) > 4 for _, doc in _scenes(params, 16) for o in doc["objects"])
+
+
+def test_output_is_seed_format_with_labels(tmp_path: Path) -> None:
+    params = clean_synth_params(count=4)
+    params.degrade.enabled = True
+    codes = generate(params, tmp_path, workers=1)
+    results = list(iter_source(tmp_path))
+    assert len(results) == 4 and all(r.record is not None for r in results)
+    instances = [i for r in results for i in r.record.instances]
+    assert len(instances) == codes > 0
+    assert all(i.symbology in WRITERS and i.text for i in instances)
+
+
+def test_unknown_symbology_is_a_clear_error() -> None:
+    params = clean_synth_params(symbologies=["MaxiCode"], scenes={"single": 1.0})
+    with pytest.raises(ValueError, match="synth.symbologies"):
+        render(params, 0)
+
+
+def test_params_are_plain_yaml() -> None:
+    # Workers receive params as a plain dict: every value must survive the round trip.
+    params = clean_synth_params()
+    assert OmegaConf.create(OmegaConf.to_container(params)) == params
