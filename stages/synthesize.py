@@ -18,7 +18,9 @@ def main() -> None:
     start = time.perf_counter()
     codes = generate(params, args.out)
     seconds = time.perf_counter() - start
-    print(f"synthesize: {params.count} images, {codes} codes in {seconds:.1f} s ({params.count / seconds:.1f} images/s, {params.workers} workers)")
+    print(
+        f"synthesize: {params.count} images, {codes} codes in {seconds:.1f} s ({params.count / seconds:.1f} images/s, {params.workers} workers)"
+    )
 
 
 if __name__ == "__main__":

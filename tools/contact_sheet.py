@@ -1,6 +1,6 @@
 """Tile images of a seed-format folder with their polygons drawn, to judge realism at a glance.
 
-    python tools/contact_sheet.py data/synthetic docs/synthetic_contact_sheet.png --count 16
+python tools/contact_sheet.py data/synthetic docs/synthetic_contact_sheet.png --count 16
 """
 
 from __future__ import annotations

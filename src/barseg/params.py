@@ -11,7 +11,7 @@ PARAMS_FILE = Path("params.yaml")
 
 def load_section(name: str, path: Path = PARAMS_FILE) -> DictConfig:
     config = OmegaConf.load(path)
-    if name not in config:
+    if not isinstance(config, DictConfig) or name not in config:
         raise KeyError(f"{path}: has no '{name}' section")
     section = config[name]
     assert isinstance(section, DictConfig)

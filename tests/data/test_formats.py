@@ -32,7 +32,12 @@ def _seed_doc() -> dict:
     return {
         "size": [W, H],
         "objects": [
-            {"data": [[1.5, 2.0], [30.25, 2.0], [30.25, 20.0], [1.5, 20.0]], "symbology": "EAN13", "text": "4006381333931", "reviewer": "ann"},
+            {
+                "data": [[1.5, 2.0], [30.25, 2.0], [30.25, 20.0], [1.5, 20.0]],
+                "symbology": "EAN13",
+                "text": "4006381333931",
+                "reviewer": "ann",
+            },
             {"polygons": [[[40, 5], [50, 5], [50, 15]], [[40, 30], [50, 30], [45, 40]]], "symbology": "QRCode"},
             {"rle": _rle(H, W), "text": "no symbology"},
             {"bbox": [2.0, 30.0, 20.0, 44.0]},
@@ -59,7 +64,13 @@ def _records_equal(a: ImageRecord, b: ImageRecord) -> None:
                 np.testing.assert_array_equal(p, q)
         assert x.rle == y.rle
         assert x.box() == y.box()
-        assert (x.symbology, x.text, x.category, x.iscrowd, x.extra) == (y.symbology, y.text, y.category, y.iscrowd, y.extra)
+        assert (x.symbology, x.text, x.category, x.iscrowd, x.extra) == (
+            y.symbology,
+            y.text,
+            y.category,
+            y.iscrowd,
+            y.extra,
+        )
 
 
 def test_seed_round_trip_keeps_every_field(tmp_path: Path) -> None:
@@ -88,9 +99,34 @@ def test_coco_round_trip_polygon_rle_and_bbox_only(tmp_path: Path) -> None:
     coco = {
         "images": [{"id": 7, "file_name": "x.png", "width": W, "height": H, "license": 3}],
         "annotations": [
-            {"id": 1, "image_id": 7, "category_id": 2, "segmentation": [[1.0, 1.0, 20.0, 1.0, 20.0, 9.0]], "bbox": [1.0, 1.0, 19.0, 8.0], "area": 76.0, "iscrowd": 0, "attributes": {"symbology": "Code128", "text": "A1", "occluded": True}},
-            {"id": 2, "image_id": 7, "category_id": 2, "segmentation": _rle(H, W), "bbox": [5.0, 10.0, 25.0, 10.0], "area": 250.0, "iscrowd": 0},
-            {"id": 3, "image_id": 7, "category_id": 2, "bbox": [30.0, 30.0, 10.0, 5.0], "area": 50.0, "iscrowd": 0, "score_hint": 0.5},
+            {
+                "id": 1,
+                "image_id": 7,
+                "category_id": 2,
+                "segmentation": [[1.0, 1.0, 20.0, 1.0, 20.0, 9.0]],
+                "bbox": [1.0, 1.0, 19.0, 8.0],
+                "area": 76.0,
+                "iscrowd": 0,
+                "attributes": {"symbology": "Code128", "text": "A1", "occluded": True},
+            },
+            {
+                "id": 2,
+                "image_id": 7,
+                "category_id": 2,
+                "segmentation": _rle(H, W),
+                "bbox": [5.0, 10.0, 25.0, 10.0],
+                "area": 250.0,
+                "iscrowd": 0,
+            },
+            {
+                "id": 3,
+                "image_id": 7,
+                "category_id": 2,
+                "bbox": [30.0, 30.0, 10.0, 5.0],
+                "area": 50.0,
+                "iscrowd": 0,
+                "score_hint": 0.5,
+            },
         ],
         "categories": [{"id": 2, "name": "barcode"}],
     }
@@ -107,7 +143,9 @@ def test_coco_round_trip_polygon_rle_and_bbox_only(tmp_path: Path) -> None:
     # Same content; only ids are renumbered (categories from 1, images from 1).
     assert out["images"] == [{"id": 1, "file_name": "x.png", "width": W, "height": H, "license": 3}]
     for a, b in zip(out["annotations"], coco["annotations"], strict=True):
-        assert {k: v for k, v in a.items() if k not in ("id", "image_id", "category_id", "segmentation")} == {k: v for k, v in b.items() if k not in ("id", "image_id", "category_id", "segmentation")}
+        assert {k: v for k, v in a.items() if k not in ("id", "image_id", "category_id", "segmentation")} == {
+            k: v for k, v in b.items() if k not in ("id", "image_id", "category_id", "segmentation")
+        }
         assert a.get("segmentation", []) == b.get("segmentation", [])
 
 
@@ -144,7 +182,10 @@ def test_iter_source_mixes_coco_and_seed_and_reports_orphans(tmp_path: Path) -> 
     (tmp_path / "ghost.jpg.json").write_text("{}")  # no image
     (tmp_path / "images").mkdir()
     (tmp_path / "images" / "c.jpg").write_bytes(b"")
-    _dump(tmp_path / "set.json", {"images": [{"id": 1, "file_name": "c.jpg", "width": W, "height": H}], "annotations": [], "categories": []})
+    _dump(
+        tmp_path / "set.json",
+        {"images": [{"id": 1, "file_name": "c.jpg", "width": W, "height": H}], "annotations": [], "categories": []},
+    )
     results = {Path(r.key).name: r for r in iter_source(tmp_path)}
     assert results["seed.jpg"].record is not None
     assert results["c.jpg"].record is not None and results["c.jpg"].record.path == tmp_path / "images" / "c.jpg"

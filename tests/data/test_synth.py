@@ -121,7 +121,7 @@ def test_output_is_seed_format_with_labels(tmp_path: Path) -> None:
 
 def test_unknown_symbology_is_a_clear_error() -> None:
     params = clean_synth_params(symbologies=["MaxiCode"], scenes={"single": 1.0})
-    with pytest.raises(ValueError, match="synth.symbologies"):
+    with pytest.raises(ValueError, match=r"synth\.symbologies"):
         render(params, 0)
 
 

@@ -270,7 +270,11 @@ def read_coco(annotations: Path, images_dir: Path | None = None) -> list[LoadRes
     """Read a COCO instances file; a bad image entry or annotation fails only its image."""
     images_dir = images_dir or default_images_dir(annotations)
     doc = _load_json(annotations)
-    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list) or not isinstance(doc.get("annotations"), list):
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("images"), list)
+        or not isinstance(doc.get("annotations"), list)
+    ):
         raise FormatError(annotations, "expected a COCO object with 'images' and 'annotations' lists")
     categories = {}
     for i, cat in enumerate(doc.get("categories") or []):
@@ -282,7 +286,12 @@ def read_coco(annotations: Path, images_dir: Path | None = None) -> list[LoadRes
     results: list[LoadResult] = []
     for i, ann in enumerate(doc["annotations"]):
         if not isinstance(ann, dict) or "image_id" not in ann:
-            results.append(LoadResult(f"{annotations}#annotations[{i}]", error=FormatError(annotations, f"annotations[{i}]: expected an object with image_id")))
+            results.append(
+                LoadResult(
+                    f"{annotations}#annotations[{i}]",
+                    error=FormatError(annotations, f"annotations[{i}]: expected an object with image_id"),
+                )
+            )
             continue
         by_image.setdefault(ann["image_id"], []).append((i, ann))
 
@@ -290,7 +299,12 @@ def read_coco(annotations: Path, images_dir: Path | None = None) -> list[LoadRes
     for i, img in enumerate(doc["images"]):
         where = f"images[{i}]"
         if not isinstance(img, dict) or not isinstance(img.get("file_name"), str) or "id" not in img:
-            results.append(LoadResult(f"{annotations}#{where}", error=FormatError(annotations, f"{where}: expected an object with id and file_name")))
+            results.append(
+                LoadResult(
+                    f"{annotations}#{where}",
+                    error=FormatError(annotations, f"{where}: expected an object with id and file_name"),
+                )
+            )
             continue
         seen_ids.add(img["id"])
         path = images_dir / img["file_name"]
@@ -308,7 +322,12 @@ def read_coco(annotations: Path, images_dir: Path | None = None) -> list[LoadRes
             results.append(LoadResult(str(path), error=exc))
     for image_id in by_image.keys() - seen_ids:
         j = by_image[image_id][0][0]
-        results.append(LoadResult(f"{annotations}#annotations[{j}]", error=FormatError(annotations, f"annotations[{j}]: image_id {image_id!r} has no image entry")))
+        results.append(
+            LoadResult(
+                f"{annotations}#annotations[{j}]",
+                error=FormatError(annotations, f"annotations[{j}]: image_id {image_id!r} has no image entry"),
+            )
+        )
     return results
 
 
@@ -351,7 +370,8 @@ def coco_document(records: list[ImageRecord], images_root: Path) -> dict[str, An
     """COCO instances for ``records``; ``file_name`` is each image path relative to ``images_root``."""
     names = sorted({inst.category for rec in records for inst in rec.instances} | {"barcode"})
     cat_ids = {name: i + 1 for i, name in enumerate(names)}
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for image_id, rec in enumerate(records, start=1):
         file_name = Path(rec.path).resolve().relative_to(images_root.resolve()).as_posix()
         images.append({"id": image_id, "file_name": file_name, "width": rec.width, "height": rec.height, **rec.extra})
@@ -407,13 +427,11 @@ def iter_source(root: Path) -> Iterator[LoadResult]:
                 if result.record is not None:
                     covered.add(result.record.path)
                 yield result
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES and p not in covered]
-    image_set = set(images)
+    all_images = {p for p in files if p.suffix.lower() in IMAGE_SUFFIXES}
     for path in files:
-        if _is_sidecar(path) and path.with_name(path.name[: -len(SEED_SUFFIX)]) not in image_set:
-            if path.with_name(path.name[: -len(SEED_SUFFIX)]) not in covered:
-                yield LoadResult(str(path), error=FormatError(path, "its image is missing", "unreadable_image"))
-    for image in images:
+        if _is_sidecar(path) and path.with_name(path.name[: -len(SEED_SUFFIX)]) not in all_images:
+            yield LoadResult(str(path), error=FormatError(path, "its image is missing", "unreadable_image"))
+    for image in sorted(all_images - covered):
         try:
             yield LoadResult(str(image), record=read_seed(image))
         except FormatError as exc:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from barseg.data.formats import ImageRecord, Instance, iter_source, write_coco
+from barseg.data.formats import ImageRecord, iter_source, write_coco
 from barseg.data.symbology import canonical_symbology
 from barseg.data.validate import Source, image_digest
 
@@ -31,7 +31,9 @@ class SplitFractions:
     def __post_init__(self) -> None:
         total = self.train + self.val + self.test
         if min(self.train, self.val, self.test) < 0 or abs(total - 1.0) > 1e-6:
-            raise ValueError(f"data.split: fractions must be >= 0 and sum to 1, got {self.train}, {self.val}, {self.test} (sum {total})")
+            raise ValueError(
+                f"data.split: fractions must be >= 0 and sum to 1, got {self.train}, {self.val}, {self.test} (sum {total})"
+            )
 
 
 def split_of(digest: str, fractions: SplitFractions) -> str:
@@ -108,6 +110,8 @@ def process(
             width, height = round(record.width * factor), round(record.height * factor)
             target = images_dir / f"{digest}.jpg"
             image = cv2.imread(str(record.path), cv2.IMREAD_COLOR)
+            if image is None:  # validate decoded it with Pillow; OpenCV may lack the codec
+                raise ValueError(f"{record.path}: OpenCV cannot decode this image to resize it")
             small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
             cv2.imwrite(str(target), small, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
             out = rescale(record, width / record.width, width, height)

@@ -9,9 +9,7 @@ CANONICAL = (
     "DataBar", "QRCode", "MicroQR", "DataMatrix", "PDF417", "Aztec", "MaxiCode",
 )  # fmt: skip
 
-ONE_D = frozenset(
-    {"EAN13", "EAN8", "UPCA", "UPCE", "Code128", "Code39", "Code93", "Codabar", "ITF", "DataBar"}
-)
+ONE_D = frozenset({"EAN13", "EAN8", "UPCA", "UPCE", "Code128", "Code39", "Code93", "Codabar", "ITF", "DataBar"})
 
 
 def _key(name: str) -> str:

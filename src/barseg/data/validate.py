@@ -99,7 +99,9 @@ def validate_sources(sources: Iterable[Source]) -> Report:
     for source in sources:
         if not source.path.exists():
             if not source.optional:
-                report.problems.append(Problem(str(source.path), "unreadable_image", "source folder or file does not exist"))
+                report.problems.append(
+                    Problem(str(source.path), "unreadable_image", "source folder or file does not exist")
+                )
             else:
                 report.skipped[source.name] = f"{source.path} is absent"
             continue
@@ -107,7 +109,13 @@ def validate_sources(sources: Iterable[Source]) -> Report:
         for result in iter_source(source.path):
             report.items += 1
             if result.error is not None:
-                report.problems.append(Problem(result.key, result.error.kind, result.error.reason if result.error.file == result.key else str(result.error)))
+                report.problems.append(
+                    Problem(
+                        result.key,
+                        result.error.kind,
+                        result.error.reason if result.error.file == result.key else str(result.error),
+                    )
+                )
                 continue
             assert result.record is not None
             problems = check_record(result.record, seen_content)
@@ -140,9 +148,16 @@ def check_record(record: ImageRecord, seen_content: dict[str, str]) -> list[Prob
     else:
         seen_content[digest] = file
     if size != (record.width, record.height):
-        problems.append(Problem(file, "size_mismatch", f"annotation says {record.width}x{record.height}, image is {size[0]}x{size[1]}"))
+        problems.append(
+            Problem(
+                file, "size_mismatch", f"annotation says {record.width}x{record.height}, image is {size[0]}x{size[1]}"
+            )
+        )
     for i, inst in enumerate(record.instances):
-        problems.extend(Problem(file, kind, f"object {i}: {reason}") for kind, reason in check_instance(inst, record.width, record.height))
+        problems.extend(
+            Problem(file, kind, f"object {i}: {reason}")
+            for kind, reason in check_instance(inst, record.width, record.height)
+        )
     return problems
 
 
@@ -174,7 +189,7 @@ def _check_ring(ring: np.ndarray, width: int, height: int) -> list[tuple[str, st
         return [("too_few_points", f"has {len(ring)} point(s), a polygon needs at least 3")]
     problems = _check_bounds(ring, width, height)
     shape = Polygon(ring)
-    if shape.area == 0:
+    if shape.convex_hull.area == 0:  # not shape.area: a bow-tie's two lobes cancel out
         problems.append(("zero_area", "has zero area (points coincide or lie on one line)"))
     elif not shape.is_valid:
         problems.append(("self_intersecting", f"is not simple: {explain_validity(shape)}"))

@@ -14,7 +14,9 @@ def quad_of(polygon: np.ndarray) -> np.ndarray:
     return cv2.boxPoints(cv2.minAreaRect(polygon.astype(np.float32))).astype(np.float32)
 
 
-def rectify(image: np.ndarray, polygon: np.ndarray, margin: float = 0.2, long_side: int = 360, max_zoom: float = 4.0) -> np.ndarray:
+def rectify(
+    image: np.ndarray, polygon: np.ndarray, margin: float = 0.2, long_side: int = 360, max_zoom: float = 4.0
+) -> np.ndarray:
     """The quad of ``polygon`` warped to an upright rectangle, grown by ``margin`` of its size
     on each side (readers need the quiet zone).
 
@@ -23,8 +25,8 @@ def rectify(image: np.ndarray, polygon: np.ndarray, margin: float = 0.2, long_si
     to break a 1D reader, while 2x and more keeps the edges straight.
     """
     quad = quad_of(polygon)
-    width = max(np.linalg.norm(quad[1] - quad[0]), np.linalg.norm(quad[2] - quad[3]))
-    height = max(np.linalg.norm(quad[3] - quad[0]), np.linalg.norm(quad[2] - quad[1]))
+    width = float(max(np.linalg.norm(quad[1] - quad[0]), np.linalg.norm(quad[2] - quad[3])))
+    height = float(max(np.linalg.norm(quad[3] - quad[0]), np.linalg.norm(quad[2] - quad[1])))
     zoom = float(np.clip(long_side / max(width, height, 1.0), 1.0, max_zoom))
     w, h = width * zoom, height * zoom
     mx, my = margin * w, margin * h

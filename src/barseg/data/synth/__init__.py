@@ -29,9 +29,7 @@ def render(params: Any, index: int) -> tuple[bytes, dict[str, Any]]:
     if not ok:
         raise RuntimeError(f"JPEG encoding failed for scene {index}")
     h, w = image.shape[:2]
-    instances = [
-        Instance(polygons=[np.round(o.polygon, 2)], symbology=o.symbology, text=o.text) for o in objects
-    ]
+    instances = [Instance(polygons=[np.round(o.polygon, 2)], symbology=o.symbology, text=o.text) for o in objects]
     return jpeg.tobytes(), seed_document(ImageRecord(Path(f"{index:06d}.jpg"), w, h, instances))
 
 
@@ -53,9 +51,11 @@ def generate(params: DictConfig, out_dir: Path, workers: int | None = None) -> i
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.iterdir():
         old.unlink()
-    plain = OmegaConf.to_container(params, resolve=True)
+    plain: dict[str, Any] = OmegaConf.to_container(params, resolve=True)  # type: ignore[assignment]
     jobs = [(plain, str(out_dir), i) for i in range(int(params.count))]
     workers = workers or int(params.workers)
     with mp.get_context("spawn").Pool(workers, initializer=_worker_init) as pool:
-        counts = list(tqdm(pool.imap(_write, jobs, chunksize=8), total=len(jobs), desc="synthesize", unit="img", mininterval=2.0))
+        counts = list(
+            tqdm(pool.imap(_write, jobs, chunksize=8), total=len(jobs), desc="synthesize", unit="img", mininterval=2.0)
+        )
     return sum(counts)

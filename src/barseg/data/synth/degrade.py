@@ -16,12 +16,12 @@ from barseg.data.synth.textures import smooth_noise
 
 def degrade(image: np.ndarray, rng: np.random.Generator, p: Any) -> np.ndarray:
     h, w = image.shape[:2]
-    img = image.astype(np.float32)
+    img: np.ndarray = image.astype(np.float32)
     if rng.random() < p.light:  # uneven illumination
         field = smooth_noise(rng, h, w, int(rng.integers(2, 5)))
         img *= (rng.uniform(0.45, 0.8) + rng.uniform(0.3, 0.7) * field)[..., None]
     if rng.random() < p.shadow:  # a soft-edged shadow cast across part of the scene
-        mask = np.zeros((h, w), np.float32)
+        mask: np.ndarray = np.zeros((h, w), np.float32)
         pts = (rng.random((int(rng.integers(3, 7)), 2)) * [w, h]).astype(np.int32)
         cv2.fillPoly(mask, [cv2.convexHull(pts)], 1.0)
         mask = cv2.GaussianBlur(mask, (0, 0), rng.uniform(2, 0.05 * max(h, w) + 3))
@@ -37,7 +37,7 @@ def degrade(image: np.ndarray, rng: np.random.Generator, p: Any) -> np.ndarray:
     img = np.clip(img, 0, 255)
     if rng.random() < p.motion:
         length = int(rng.integers(3, 10))
-        kernel = np.zeros((length, length), np.float32)
+        kernel: np.ndarray = np.zeros((length, length), np.float32)
         kernel[length // 2, :] = 1.0 / length
         rot = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), rng.uniform(0, 180), 1.0)
         kernel = cv2.warpAffine(kernel, rot, (length, length))
@@ -65,7 +65,9 @@ def occlude(image: np.ndarray, polygon: np.ndarray, rng: np.random.Generator, ma
     depth = rng.uniform(0.1, max_fraction * 2) * size  # how far past the edge it reaches
     edge_point = centre + direction * (size / 2 - depth / 2)
     axes = (int(size * rng.uniform(0.15, 0.35)) + 1, int(depth / 2 + size * 0.5) + 1)
-    colour = tuple(int(c) for c in (rng.integers(60, 140), rng.integers(100, 180), rng.integers(150, 230)))  # skin to tan
+    colour = tuple(
+        int(c) for c in (rng.integers(60, 140), rng.integers(100, 180), rng.integers(150, 230))
+    )  # skin to tan
     if rng.random() < 0.5:
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
     centre_far = edge_point + direction * axes[1] * 0.9

@@ -43,16 +43,20 @@ def _luma(c: tuple[int, int, int]) -> float:
     return 0.114 * c[0] + 0.587 * c[1] + 0.299 * c[2]
 
 
+def _bgr(values: np.ndarray) -> tuple[int, int, int]:
+    b, g, r = (int(v) for v in np.clip(values, 0, 255))
+    return b, g, r
+
+
 def pick_style(name: str, rng: np.random.Generator, invert: bool) -> Style:
     if name == "label":
-        base = int(rng.integers(215, 256))
-        paper = tuple(int(np.clip(base - rng.integers(0, 25), 0, 255)) for _ in range(3))
+        paper = _bgr(int(rng.integers(215, 256)) - rng.integers(0, 25, 3))
         ink = textures.random_colour(rng, 0, 60)
     elif name == "dpm":
         grey = int(rng.integers(70, 190))
-        paper = (grey, grey, grey + int(rng.integers(-10, 11)))
+        paper = _bgr(np.array([grey, grey, grey + int(rng.integers(-10, 11))]))
         delta = int(rng.integers(45, 100)) * (1 if rng.random() < 0.5 else -1)
-        ink = tuple(int(np.clip(v + delta, 0, 255)) for v in paper)
+        ink = _bgr(np.array(paper) + delta)
     else:  # packaging: coloured board, ink with enough luminance contrast to be printed code
         while True:
             paper = textures.random_colour(rng, 60, 255)
@@ -61,7 +65,7 @@ def pick_style(name: str, rng: np.random.Generator, invert: bool) -> Style:
                 break
     if invert:
         paper, ink = ink, paper
-    return Style(name, paper, ink)  # type: ignore[arg-type]
+    return Style(name, paper, ink)
 
 
 def _symbol_pixels(symbol: Symbol, k: int, bar_modules: int, dots: bool) -> np.ndarray:
@@ -142,7 +146,9 @@ def draw_code_sheet(
     return Panel(image, alpha, objects)
 
 
-def _human_readable(image: np.ndarray, text: str, box: tuple[int, int, int, int], ink: tuple[int, int, int], rng: np.random.Generator) -> None:
+def _human_readable(
+    image: np.ndarray, text: str, box: tuple[int, int, int, int], ink: tuple[int, int, int], rng: np.random.Generator
+) -> None:
     x0, y0, x1, y1 = box
     font = textures.FONTS[int(rng.integers(0, 2))]
     height = max(1, y1 - y0)
@@ -155,7 +161,9 @@ def _human_readable(image: np.ndarray, text: str, box: tuple[int, int, int, int]
     cv2.putText(image, text, org, font, scale, ink, max(1, int(scale * 1.5)), cv2.LINE_AA)
 
 
-def _label_decoration(image: np.ndarray, objects: list[PanelObject], style: Style, rng: np.random.Generator, k: int) -> None:
+def _label_decoration(
+    image: np.ndarray, objects: list[PanelObject], style: Style, rng: np.random.Generator, k: int
+) -> None:
     """A border line and text in free space above the first code: product names, prices."""
     h, w = image.shape[:2]
     if rng.random() < 0.5:

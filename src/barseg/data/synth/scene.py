@@ -48,8 +48,8 @@ class SceneBuilder:
         self.rng = np.random.default_rng([int(params.seed), index])
         long_side = int(params.image_size)
         aspect = float(self.rng.choice(list(params.aspects)))
-        w = long_side if aspect >= 1 else int(round(long_side * aspect))
-        h = int(round(long_side / aspect)) if aspect >= 1 else long_side
+        w = long_side if aspect >= 1 else round(long_side * aspect)
+        h = round(long_side / aspect) if aspect >= 1 else long_side
         self.w, self.h = w, h
         self.image = textures.surface(self.rng, h, w)
         self.occupied = np.zeros((h, w), np.uint8)  # code areas no later panel may cover
@@ -84,7 +84,9 @@ class SceneBuilder:
     def _symbols(self, n: int, same: bool) -> list[Symbol]:
         names = list(self.p.symbologies)
         first = names[int(self.rng.integers(0, len(names)))]
-        return [make_symbol(first if same else names[int(self.rng.integers(0, len(names)))], self.rng) for _ in range(n)]
+        return [
+            make_symbol(first if same else names[int(self.rng.integers(0, len(names)))], self.rng) for _ in range(n)
+        ]
 
     def _style_for(self, symbols: list[Symbol]) -> panel.Style:
         rng = self.rng
@@ -98,7 +100,7 @@ class SceneBuilder:
     def _module_px(self, k_target: float) -> tuple[int, float]:
         """Panel pixels per module ``k`` and the scale from panel to scene that gives
         ``k_target`` scene pixels per module (``k`` supersamples so downscaling antialiases)."""
-        k = max(1, int(round(k_target / 0.7)))
+        k = max(1, round(k_target / 0.7))
         if self.p.styles.get("dpm", 0) and k < 3 and k_target > 1.5:
             k = 3
         return k, k_target / k
@@ -148,9 +150,11 @@ class SceneBuilder:
         rng, p = self.rng, self.p
         deform = None
         if pan.objects and rng.random() < p.bend:
-            deform = warp.cylinder(*pan.alpha.shape, rng)
+            deform = warp.cylinder(pan.alpha.shape[0], pan.alpha.shape[1], rng)
         elif pan.objects and rng.random() < p.crumple:
-            deform = warp.crumple(*pan.alpha.shape, rng, amplitude=rng.uniform(1.0, 4.0) / max(scale, 0.1))
+            deform = warp.crumple(
+                pan.alpha.shape[0], pan.alpha.shape[1], rng, amplitude=rng.uniform(1.0, 4.0) / max(scale, 0.1)
+            )
         image, alpha = pan.image, pan.alpha
         if deform is not None:
             image, alpha = deform.apply(image), deform.apply(alpha)

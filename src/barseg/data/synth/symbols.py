@@ -27,10 +27,35 @@ WRITERS: dict[str, tuple[zxingcpp.BarcodeFormat, int]] = {
     "Aztec": (zxingcpp.BarcodeFormat.Aztec, 2),
 }
 
-_WORDS = (
-    "lot batch serial ref exp mfg part order ship box pallet item sku store net weight "
-    "www example com shop id code qty unit price best before"
-).split()
+_WORDS = [
+    "lot",
+    "batch",
+    "serial",
+    "ref",
+    "exp",
+    "mfg",
+    "part",
+    "order",
+    "ship",
+    "box",
+    "pallet",
+    "item",
+    "sku",
+    "store",
+    "net",
+    "weight",
+    "www",
+    "example",
+    "com",
+    "shop",
+    "id",
+    "code",
+    "qty",
+    "unit",
+    "price",
+    "best",
+    "before",
+]
 
 
 @dataclass(frozen=True)
@@ -59,8 +84,13 @@ def _free_text(rng: np.random.Generator, lo: int, hi: int) -> str:
     if kind == 0:
         return _chars(rng, string.ascii_uppercase + string.digits, lo, hi)
     if kind == 1:
-        return "https://" + _chars(rng, string.ascii_lowercase, 4, 10) + ".com/" + _chars(rng, string.ascii_letters + string.digits, 2, max(3, hi - 20))
-    words = []
+        return (
+            "https://"
+            + _chars(rng, string.ascii_lowercase, 4, 10)
+            + ".com/"
+            + _chars(rng, string.ascii_letters + string.digits, 2, max(3, hi - 20))
+        )
+    words: list[str] = []
     while sum(len(w) + 1 for w in words) < lo:
         words.append(_WORDS[int(rng.integers(0, len(_WORDS)))])
     return " ".join(words)[:hi]

@@ -89,12 +89,18 @@ def random_word(rng: np.random.Generator) -> str:
     return "".join(alphabet[i] for i in rng.integers(0, len(alphabet), int(rng.integers(1, 10))))
 
 
-def text_lines(img: np.ndarray, rng: np.random.Generator, box: tuple[int, int, int, int], colour: tuple[int, int, int], line_px: float) -> None:
+def text_lines(
+    img: np.ndarray,
+    rng: np.random.Generator,
+    box: tuple[int, int, int, int],
+    colour: tuple[int, int, int],
+    line_px: float,
+) -> None:
     """Fill ``box`` (x0, y0, x1, y1) with lines of word-like text of about ``line_px`` height."""
     x0, y0, x1, y1 = box
     font = FONTS[int(rng.integers(0, len(FONTS)))]
     scale = max(0.2, line_px / 30.0)
-    thickness = max(1, int(round(line_px / 14)))
+    thickness = max(1, round(line_px / 14))
     y = y0 + line_px
     while y <= y1:
         x = x0 + int(rng.integers(0, max(1, int(line_px))))
@@ -121,7 +127,12 @@ def table(img: np.ndarray, rng: np.random.Generator, colour: tuple[int, int, int
         cv2.line(img, (x, 0), (x, h - 1), colour, max(1, int(line_px / 10)))
     for r in range(rows):
         for c in range(cols):
-            cell = (int(c * w / cols) + 3, int(r * h / rows) + 2, int((c + 1) * w / cols) - 3, int((r + 1) * h / rows) - 2)
+            cell = (
+                int(c * w / cols) + 3,
+                int(r * h / rows) + 2,
+                int((c + 1) * w / cols) - 3,
+                int((r + 1) * h / rows) - 2,
+            )
             text_lines(img, rng, cell, colour, line_px * 0.8)
 
 

@@ -23,8 +23,9 @@ class Deformation:
     forward: Callable[[np.ndarray], np.ndarray]  # source points -> output points
 
     def apply(self, image: np.ndarray, border: int | tuple[int, ...] = 0) -> np.ndarray:
-        return cv2.remap(image, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border)
-
+        return cv2.remap(
+            image, self.map_x, self.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=border
+        )
 
 
 def _invert_displacement(dx: np.ndarray, dy: np.ndarray, iterations: int = 20) -> Callable[[np.ndarray], np.ndarray]:

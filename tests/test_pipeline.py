@@ -1,0 +1,145 @@
+"""End to end: the DVC DAG on tiny params in a temporary copy of the repository, and the
+S3 remote story against a local S3-compatible server (moto)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent  # this venv: its python, dvc
+MOTO_VENV = Path(os.environ.get("BARSEG_MOTO_VENV", REPO / ".cache" / "moto-venv"))
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> str:
+    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", **(env or {})}
+    result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def copy_worktree(dest: Path) -> None:
+    """The repository as git would check it out (tracked and new files, nothing ignored)."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+
+
+def tiny_params(path: Path) -> None:
+    params = OmegaConf.load(path)
+    params.synth.count = 10
+    params.synth.image_size = 320
+    OmegaConf.save(params, path)
+
+
+@pytest.fixture(scope="module")
+def tiny_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("repo")
+    copy_worktree(work)
+    tiny_params(work / "params.yaml")
+    run(["git", "init", "-q"], work)
+    run(["git", "add", "-A"], work)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], work)
+    run([str(BIN / "dvc"), "repro"], work)
+    return work
+
+
+def tree_digests(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_repro_builds_the_data_stages_then_has_nothing_to_do(tiny_repo: Path) -> None:
+    for split in ("train", "val", "test"):
+        assert (tiny_repo / "data/processed" / f"{split}.json").is_file()
+    assert len(list((tiny_repo / "data/synthetic").glob("*.jpg"))) == 10
+    again = run([str(BIN / "dvc"), "repro"], tiny_repo)
+    assert "Data and pipelines are up to date." in again, again
+    status = run([str(BIN / "dvc"), "status"], tiny_repo)
+    assert "up to date" in status, status
+    shown = run([str(BIN / "dvc"), "metrics", "show"], tiny_repo)
+    assert "valid_images" in shown
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1, from its own venv: moto[server] needs a newer botocore
+    than dvc-s3's aiobotocore pin allows in the project's environment."""
+    python = MOTO_VENV / "bin" / "python"
+    if not (MOTO_VENV / "bin" / "moto_server").exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(MOTO_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "--quiet", "moto[server]>=5"], check=True)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(MOTO_VENV / "bin" / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"moto_server did not start on {url}") from None
+                time.sleep(0.3)
+        bucket = f"import boto3; boto3.client('s3', endpoint_url={url!r}).create_bucket(Bucket='barseg-test')"
+        subprocess.run([str(python), "-c", bucket], check=True, env={**os.environ, **AWS_ENV})
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def test_dvc_push_and_pull_through_an_s3_remote(tiny_repo: Path, s3_server: str) -> None:
+    dvc = str(BIN / "dvc")
+    run([dvc, "remote", "add", "--local", "-f", "-d", "store", "s3://barseg-test/dvc"], tiny_repo)
+    run([dvc, "remote", "modify", "--local", "store", "endpointurl", s3_server], tiny_repo)
+    before = tree_digests(tiny_repo / "data/processed")
+    pushed = run([dvc, "push"], tiny_repo, env=AWS_ENV)
+    assert "pushed" in pushed, pushed
+    shutil.rmtree(tiny_repo / "data/processed")
+    shutil.rmtree(tiny_repo / ".dvc/cache")
+    run([dvc, "pull", "preprocess"], tiny_repo, env=AWS_ENV)
+    assert tree_digests(tiny_repo / "data/processed") == before
