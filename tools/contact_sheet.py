@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from barseg.data.formats import iter_source
 
@@ -46,7 +47,9 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=320)
     parser.add_argument("--columns", type=int, default=4)
     args = parser.parse_args()
-    cv2.imwrite(str(args.out), contact_sheet(args.source, args.count, args.tile, args.columns))
+    sheet = contact_sheet(args.source, args.count, args.tile, args.columns)
+    # A 256-colour palette keeps the committed PNG small; the outlines stay crisp.
+    Image.fromarray(cv2.cvtColor(sheet, cv2.COLOR_BGR2RGB)).quantize(256).save(args.out, optimize=True)
 
 
 if __name__ == "__main__":

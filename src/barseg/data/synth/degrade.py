@@ -43,7 +43,9 @@ def degrade(image: np.ndarray, rng: np.random.Generator, p: Any) -> np.ndarray:
         kernel = cv2.warpAffine(kernel, rot, (length, length))
         img = cv2.filter2D(img, -1, kernel / max(kernel.sum(), 1e-6))
     elif rng.random() < p.blur:  # defocus
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.8))
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.8, 2.0))
+    else:  # every lens spreads a point a little: no real photo has perfectly hard edges
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.3, 0.7))
     if rng.random() < p.noise:
         # Sensor noise grows in the dark after gain: scale sigma up when the image is dim.
         sigma = rng.uniform(2, 9) * (1.8 if img.mean() < 70 else 1.0)

@@ -65,7 +65,7 @@ class SceneBuilder:
         if kind == "single":
             self._place_codes(1, size=(0.35, 0.9))
         elif kind == "few":
-            self._place_codes(int(rng.integers(p.few_codes[0], p.few_codes[1] + 1)), size=(0.08, 0.5))
+            self._place_codes(int(rng.integers(p.few_codes[0], p.few_codes[1] + 1)), size=(0.08, 0.6))
         elif kind == "dense":
             self._place_sheet(int(rng.integers(p.dense_codes[0], p.dense_codes[1] + 1)))
         for obj in self.objects:
