@@ -137,7 +137,7 @@ def test_validate_stage_exit_code_and_preprocess_exclusion(tmp_path: Path, repo:
         names += [Path(img["barseg"]["original_file"]).name for img in coco["images"]]
         for img in coco["images"]:
             assert max(img["width"], img["height"]) == 40  # the resize cache
-            assert (work / "data/processed" / img["file_name"]).is_file()
+            assert (work / "data/processed/images" / img["file_name"]).is_file()
         assert all(
             a["attributes"].get("symbology") in (None, "EAN13", "QRCode")
             for a in coco["annotations"]

@@ -73,13 +73,13 @@ class Instance:
             x1, y1 = pts.max(axis=0)
             return float(x0), float(y0), float(x1), float(y1)
         assert self.rle is not None
-        x, y, w, h = (float(v) for v in mask_utils.toBbox(_rle_bytes(self.rle)))
+        x, y, w, h = (float(v) for v in mask_utils.toBbox(rle_bytes(self.rle)))
         return x, y, x + w, y + h
 
     def to_rle(self, height: int, width: int) -> dict[str, Any]:
         """The instance mask as one COCO RLE (bytes counts), rasterised by pycocotools."""
         if self.rle is not None:
-            return _rle_bytes(self.rle)
+            return rle_bytes(self.rle)
         if self.polygons is not None:
             rings = [ring.reshape(-1).tolist() for ring in self.polygons]
         else:
@@ -114,14 +114,16 @@ class LoadResult:
     error: FormatError | None = None
 
 
-def _rle_bytes(rle: dict[str, Any]) -> dict[str, Any]:
+def rle_bytes(rle: dict[str, Any]) -> dict[str, Any]:
+    """The RLE as pycocotools takes it: compressed, bytes counts."""
     counts = rle["counts"]
     if isinstance(counts, list):  # uncompressed RLE
         return mask_utils.frPyObjects(rle, *rle["size"])
     return {"size": list(rle["size"]), "counts": counts.encode() if isinstance(counts, str) else counts}
 
 
-def _rle_str(rle: dict[str, Any]) -> dict[str, Any]:
+def rle_str(rle: dict[str, Any]) -> dict[str, Any]:
+    """The RLE as JSON holds it: string counts."""
     counts = rle["counts"]
     return {"size": list(rle["size"]), "counts": counts.decode() if isinstance(counts, bytes) else counts}
 
@@ -164,7 +166,7 @@ def _check_rle(value: Any, file: Path, where: str) -> dict[str, Any]:
         or not isinstance(value.get("counts"), str | list)
     ):
         raise FormatError(file, f"{where}: expected an RLE {{'size': [h, w], 'counts': ...}}")
-    return _rle_str(_rle_bytes(value))
+    return rle_str(rle_bytes(value))
 
 
 def _load_json(path: Path) -> Any:
@@ -238,7 +240,7 @@ def seed_document(record: ImageRecord) -> dict[str, Any]:
         elif inst.polygons is not None:
             obj["polygons"] = [ring.tolist() for ring in inst.polygons]
         elif inst.rle is not None:
-            obj["rle"] = _rle_str(inst.rle)
+            obj["rle"] = rle_str(inst.rle)
         else:
             obj["bbox"] = list(inst.box())
         if inst.symbology is not None:
@@ -388,7 +390,7 @@ def coco_document(records: list[ImageRecord], images_root: Path) -> dict[str, An
             if inst.polygons is not None:
                 ann["segmentation"] = [ring.reshape(-1).tolist() for ring in inst.polygons]
             elif inst.rle is not None:
-                ann["segmentation"] = _rle_str(inst.rle)
+                ann["segmentation"] = rle_str(inst.rle)
             else:
                 ann["segmentation"] = []
             attributes = dict(inst.extra.get("attributes", {}))

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_utils
 
-from barseg.data.formats import ImageRecord, iter_source, write_coco
+from barseg.data.formats import ImageRecord, iter_source, rle_str, write_coco
 from barseg.data.symbology import canonical_symbology
 from barseg.data.validate import Source, image_digest
 
@@ -75,8 +75,7 @@ def rescale(record: ImageRecord, factor: float, width: int, height: int) -> Imag
         if inst.rle is not None:
             mask = inst.mask(record.height, record.width).astype(np.uint8)
             small = cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
-            rle = mask_utils.encode(np.asfortranarray(small))
-            scaled.rle = {"size": list(rle["size"]), "counts": rle["counts"].decode()}
+            scaled.rle = rle_str(mask_utils.encode(np.asfortranarray(small)))
         instances.append(scaled)
     return replace(record, width=width, height=height, instances=instances)
 
@@ -125,6 +124,8 @@ def process(
     counts = {}
     for name, items in by_split.items():
         records = [rec for _, rec in sorted(items, key=lambda item: item[0])]
-        write_coco(records, out_dir / f"{name}.json", images_root=out_dir)
+        write_coco(
+            records, out_dir / f"{name}.json", images_root=images_dir
+        )  # file_name relative to images/, as COCO sets ship
         counts[name] = {"images": len(records), "instances": sum(len(r.instances) for r in records)}
     return counts

@@ -1,0 +1,97 @@
+"""The ``barseg`` command: ``predict`` and ``evaluate`` through the same Predictor as the
+pipeline and the service."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from barseg.data.dataset import load_records, read_rgb
+from barseg.data.formats import IMAGE_SUFFIXES
+from barseg.infer.runtimes import load_predictor
+from barseg.metrics.evaluation import evaluate_set
+
+
+def _images(paths: list[Path]) -> list[Path]:
+    """Files as given; folders expanded to their images (sorted)."""
+    out = []
+    for path in paths:
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such file or folder")
+    return out
+
+
+def predict(args: argparse.Namespace) -> None:
+    predictor = load_predictor(args.model, args.runtime, args.threshold)
+    paths = _images(args.images)
+    results = {}
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+    for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 2, file=sys.stderr):
+        image = read_rgb(path)
+        (prediction,) = predictor.predict([image])
+        results[str(path)] = prediction.to_json()
+        if args.out:
+            overlay = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+            for d in prediction.detections:
+                cv2.polylines(overlay, [np.round(np.asarray(d.polygon)).astype(np.int32)], True, (0, 0, 255), 2)
+            cv2.imwrite(str(args.out / f"{path.stem}.png"), overlay)
+    json.dump(results, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    predictor = load_predictor(args.model, args.runtime, args.threshold)
+    records = load_records(args.coco, args.images)
+    metrics = evaluate_set(predictor, records, args.coco.parent.name, args.threshold, args.plots)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(metrics, indent=2) + "\n")
+    json.dump(metrics, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="barseg", description=__doc__)
+    sub = root.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--model", type=Path, default=Path("models/model.ckpt"), help="Lightning checkpoint")
+    common.add_argument("--runtime", choices=["torch"], default=None, help="default: from the model file's type")
+    common.add_argument("--threshold", type=float, default=0.5, help="score cut, 0..1")
+
+    p = sub.add_parser("predict", parents=[common], help="detections of images or folders as JSON on stdout")
+    p.add_argument("images", type=Path, nargs="+")
+    p.add_argument("--out", type=Path, help="folder for overlay PNGs")
+    p.set_defaults(func=predict)
+
+    e = sub.add_parser("evaluate", parents=[common], help="metrics of a labelled COCO set")
+    e.add_argument("--coco", type=Path, required=True, help="COCO annotations JSON")
+    e.add_argument("--images", type=Path, help="image folder (default: images/ beside the JSON, else its folder)")
+    e.add_argument("--out", type=Path, required=True, help="metrics JSON")
+    e.add_argument("--plots", type=Path, help="folder for the PR curve and worst-case overlays")
+    e.set_defaults(func=evaluate)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if not 0.0 <= args.threshold <= 1.0:
+        parser().error(f"--threshold must be within [0, 1], got {args.threshold}")
+    try:
+        args.func(args)
+    except (FileNotFoundError, ValueError) as exc:  # bad input: one clear line, no traceback
+        print(f"barseg: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

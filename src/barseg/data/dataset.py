@@ -1,0 +1,104 @@
+"""A torch Dataset over a COCO split, giving torchvision detection targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from barseg.data.augment import augment
+from barseg.data.formats import ImageRecord, read_coco
+
+Target = dict[str, torch.Tensor]
+
+
+def load_records(annotations: Path, images_dir: Path | None = None) -> list[ImageRecord]:
+    """Every record of a COCO file; any unreadable entry is an error (validate ran before)."""
+    results = read_coco(annotations, images_dir)
+    errors = [str(r.error) for r in results if r.error is not None]
+    if errors:
+        raise ValueError(f"{annotations}: {len(errors)} bad entries, first: {errors[0]}")
+    return [r.record for r in results if r.record is not None]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"{path}: cannot decode image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def resize_long_side(image: np.ndarray, masks: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Downscale so the long side is at most ``long_side`` (cheap before augmenting)."""
+    h, w = image.shape[:2]
+    scale = long_side / max(h, w)
+    if scale >= 1.0:
+        return image, masks
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    small_masks = (
+        np.stack([cv2.resize(m, size, interpolation=cv2.INTER_NEAREST) for m in masks])
+        if len(masks)
+        else np.zeros((0, size[1], size[0]), np.uint8)
+    )
+    return small, small_masks
+
+
+def to_target(masks: np.ndarray) -> Target:
+    """torchvision's target dict from instance masks; masks left empty are removed."""
+    masks = masks[masks.sum(axis=(1, 2)) > 0]
+    boxes = np.zeros((len(masks), 4), np.float32)
+    for i, m in enumerate(masks):
+        ys, xs = np.nonzero(m.any(axis=1))[0], np.nonzero(m.any(axis=0))[0]
+        boxes[i] = (xs[0], ys[0], xs[-1] + 1, ys[-1] + 1)  # pixel edges: a 1-px mask is 1 px wide
+    return {
+        "boxes": torch.from_numpy(boxes),
+        "labels": torch.ones(len(masks), dtype=torch.int64),
+        "masks": torch.from_numpy(np.ascontiguousarray(masks)),
+    }
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+
+
+class BarcodeDataset(Dataset[tuple[torch.Tensor, Target]]):
+    """Images and masks of one split; ``augment_params`` (``train.augment``) for training."""
+
+    def __init__(
+        self, records: list[ImageRecord], long_side: int, augment_params: Any | None = None, seed: int = 0
+    ) -> None:
+        self.records = records
+        self.long_side = long_side
+        self.augment_params = augment_params
+        self.seed = seed
+        self.epoch = 0  # set by the DataModule so each epoch draws new augmentations
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
+        record = self.records[index]
+        image = read_rgb(record.path)
+        h, w = image.shape[:2]
+        if (w, h) != (record.width, record.height):
+            raise ValueError(f"{record.path}: image is {w}x{h}, annotations say {record.width}x{record.height}")
+        masks = (
+            np.stack([inst.mask(h, w).astype(np.uint8) for inst in record.instances])
+            if record.instances
+            else np.zeros((0, h, w), np.uint8)
+        )
+        image, masks = resize_long_side(image, masks, self.long_side)
+        if self.augment_params is not None:
+            rng = np.random.default_rng([self.seed, self.epoch, index])
+            image, masks = augment(image, masks, rng, self.augment_params)
+        return to_tensor(image), to_target(masks)
+
+
+def collate(batch: list[tuple[torch.Tensor, Target]]) -> tuple[list[torch.Tensor], list[Target]]:
+    images, targets = zip(*batch, strict=True)
+    return list(images), list(targets)

@@ -1,0 +1,120 @@
+"""The ``Predictor`` interface and the one post-processing path every runtime shares.
+
+A runtime only turns images into raw detections (boxes, scores, per-instance mask
+probabilities at image size). ``postprocess`` makes them ``Detection``s: threshold, binary
+mask, polygon of at most 16 points, rotated box and RLE. So evaluate, the CLI and the service
+see the same numbers whatever the runtime.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from barseg.data.formats import rle_str
+
+MAX_POLYGON_POINTS = 16
+
+
+@dataclass
+class Detection:
+    score: float
+    bbox: list[float]  # x0, y0, x1, y1
+    polygon: list[list[float]]  # <= 16 points, image pixels
+    rotated_box: dict[str, Any]  # {"center": [cx, cy], "size": [w, h], "angle": degrees}
+    mask: dict[str, Any] | None = None  # COCO RLE, string counts
+    symbology: str | None = None
+    text: str | None = None
+
+    def to_json(self, with_mask: bool = False) -> dict[str, Any]:
+        out = asdict(self)
+        if not with_mask:
+            out.pop("mask")
+        return out
+
+
+@dataclass
+class Prediction:
+    detections: list[Detection]
+    image_size: tuple[int, int]  # w, h
+    processing_time_ms: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, with_masks: bool = False) -> dict[str, Any]:
+        return {
+            "num_detections": len(self.detections),
+            "detections": [d.to_json(with_masks) for d in self.detections],
+            "image_size": list(self.image_size),
+            "processing_time_ms": round(self.processing_time_ms, 2),
+        }
+
+
+@dataclass
+class RawDetections:
+    """What a runtime returns for one image: N boxes, scores, (N, H, W) mask probabilities."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    masks: np.ndarray
+
+
+class Predictor(ABC):
+    """Images (RGB uint8 HxWx3) in, one ``Prediction`` per image out."""
+
+    def __init__(self, threshold: float = 0.5, mask_threshold: float = 0.5) -> None:
+        self.threshold = threshold
+        self.mask_threshold = mask_threshold
+
+    @abstractmethod
+    def raw(self, images: list[np.ndarray]) -> list[RawDetections]:
+        """Run the network; detections in image pixels."""
+
+    def predict(self, images: list[np.ndarray], threshold: float | None = None) -> list[Prediction]:
+        start = time.perf_counter()
+        raws = self.raw(images)
+        elapsed = (time.perf_counter() - start) * 1000 / max(1, len(images))
+        cut = self.threshold if threshold is None else threshold
+        return [
+            Prediction(postprocess(raw, cut, self.mask_threshold), (img.shape[1], img.shape[0]), elapsed)
+            for raw, img in zip(raws, images, strict=True)
+        ]
+
+
+def mask_outline(mask: np.ndarray, max_points: int = MAX_POLYGON_POINTS) -> tuple[list[list[float]], dict[str, Any]]:
+    """Polygon (<= ``max_points``, largest component) and rotated box of a binary mask."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return [], {"center": [0.0, 0.0], "size": [0.0, 0.0], "angle": 0.0}
+    contour = max(contours, key=cv2.contourArea)
+    perimeter = cv2.arcLength(contour, True)
+    epsilon = 0.01 * perimeter
+    approx = cv2.approxPolyDP(contour, epsilon, True)
+    while len(approx) > max_points:  # coarser until it fits
+        epsilon *= 1.5
+        approx = cv2.approxPolyDP(contour, epsilon, True)
+    (cx, cy), (w, h), angle = cv2.minAreaRect(contour)
+    # Contour points are pixel centres; +0.5 puts them on the COCO continuous grid.
+    polygon = [[float(x) + 0.5, float(y) + 0.5] for x, y in approx.reshape(-1, 2)]
+    return polygon, {"center": [cx + 0.5, cy + 0.5], "size": [w + 1.0, h + 1.0], "angle": float(angle)}
+
+
+def postprocess(raw: RawDetections, threshold: float, mask_threshold: float) -> list[Detection]:
+    detections = []
+    order = np.argsort(-raw.scores, kind="stable")
+    for i in order:
+        score = float(raw.scores[i])
+        if score < threshold:
+            continue
+        binary = raw.masks[i] >= mask_threshold
+        if not binary.any():
+            continue
+        polygon, rotated = mask_outline(binary)
+        rle = rle_str(mask_utils.encode(np.asfortranarray(binary.astype(np.uint8))))
+        detections.append(Detection(score, [float(v) for v in raw.boxes[i]], polygon, rotated, rle))
+    return detections

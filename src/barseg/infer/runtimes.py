@@ -1,0 +1,21 @@
+"""Pick the runtime for a model file (or an explicit ``--runtime``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from barseg.infer.predictor import Predictor
+
+RUNTIME_BY_SUFFIX = {".ckpt": "torch"}
+
+
+def load_predictor(model: Path, runtime: str | None = None, threshold: float = 0.5) -> Predictor:
+    if not model.is_file():
+        raise FileNotFoundError(f"--model {model}: no such file")
+    runtime = runtime or RUNTIME_BY_SUFFIX.get(model.suffix)
+    if runtime == "torch":
+        from barseg.infer.torch_runtime import TorchPredictor  # torch only when asked for
+
+        return TorchPredictor(model, threshold)
+    known = ", ".join(f"{s} ({r})" for s, r in RUNTIME_BY_SUFFIX.items())
+    raise ValueError(f"--model {model}: no runtime for this file (runtime {runtime!r}); supported: {known}")

@@ -1,0 +1,1 @@
+"""Detection and segmentation metrics: COCO AP (pycocotools), matching, barcode-specific IoU."""

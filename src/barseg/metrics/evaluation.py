@@ -1,0 +1,185 @@
+"""Evaluate a ``Predictor`` on a labelled set: the numbers of ``metrics/evaluate.json``.
+
+The same ``Predictor`` (and so the same post-processing) the CLI and the service use runs
+here, one image at a time after a warm-up, so the timings are what a caller sees.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from pycocotools import mask as mask_utils
+from tqdm import tqdm
+
+from barseg.data.dataset import read_rgb
+from barseg.data.formats import ImageRecord, rle_bytes, rle_str
+from barseg.infer.predictor import Prediction, Predictor
+from barseg.metrics.coco import coco_ap
+from barseg.metrics.matching import box_iou_matrix, greedy_match, mask_iou_matrix, modified_iou
+
+AP_SCORE_FLOOR = 0.05  # AP integrates over scores: keep low-confidence detections for it
+PR_THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
+
+
+@dataclass
+class ImageResult:
+    record: ImageRecord
+    prediction: Prediction  # every detection down to AP_SCORE_FLOOR
+    gt_rles: list[dict[str, Any]]
+
+
+def predict_records(predictor: Predictor, records: list[ImageRecord], desc: str) -> list[ImageResult]:
+    results = []
+    for i, record in enumerate(tqdm(records, desc=desc, unit="img", mininterval=2.0)):
+        image = read_rgb(record.path)
+        if i == 0:
+            predictor.predict([image], threshold=AP_SCORE_FLOOR)  # warm-up: first call allocates
+        (prediction,) = predictor.predict([image], threshold=AP_SCORE_FLOOR)
+        gts = [rle_str(inst.to_rle(record.height, record.width)) for inst in record.instances]
+        results.append(ImageResult(record, prediction, gts))
+    return results
+
+
+def _kept(prediction: Prediction, threshold: float) -> list[Any]:
+    return [d for d in prediction.detections if d.score >= threshold]
+
+
+def _counts(result: ImageResult, threshold: float) -> tuple[int, int, list[tuple[int, int, float]]]:
+    """(number of predictions kept, number of ground truths, mask-IoU matches)."""
+    dets = _kept(result.prediction, threshold)
+    ious = mask_iou_matrix([d.mask for d in dets], result.gt_rles)
+    return len(dets), len(result.gt_rles), greedy_match(ious, [d.score for d in dets])
+
+
+def summarize(results: list[ImageResult], threshold: float) -> dict[str, Any]:
+    """Every headline number for one set at score ``threshold``."""
+    images = [{"id": i + 1, "width": r.record.width, "height": r.record.height} for i, r in enumerate(results)]
+    gts, dts = [], []
+    for i, r in enumerate(results):
+        for rle, inst in zip(r.gt_rles, r.record.instances, strict=True):
+            x0, y0, x1, y1 = inst.box()
+            gts.append(
+                {
+                    "image_id": i + 1,
+                    "segmentation": rle,
+                    "bbox": [x0, y0, x1 - x0, y1 - y0],
+                    "area": float(mask_utils.area(rle_bytes(rle))),
+                }
+            )
+        for d in r.prediction.detections:
+            x0, y0, x1, y1 = d.bbox
+            dts.append(
+                {"image_id": i + 1, "segmentation": d.mask, "bbox": [x0, y0, x1 - x0, y1 - y0], "score": d.score}
+            )
+    metrics: dict[str, Any] = coco_ap(images, gts, dts)
+
+    tp = n_pred = n_gt = detected = 0
+    ious, modified = [], []
+    for r in results:
+        kept, n, pairs = _counts(r, threshold)
+        n_pred, n_gt, tp = n_pred + kept, n_gt + n, tp + len(pairs)
+        dets = _kept(r.prediction, threshold)
+        box_ious = box_iou_matrix([d.bbox for d in dets], [list(inst.box()) for inst in r.record.instances])
+        detected += int((box_ious >= 0.5).any(axis=0).sum()) if box_ious.size else 0
+        for p, g, iou in pairs:
+            ious.append(iou)
+            modified.append(
+                modified_iou(mask_utils.decode(rle_bytes(r.gt_rles[g])), mask_utils.decode(rle_bytes(dets[p].mask)))
+            )
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gt if n_gt else 0.0
+    timings = [r.prediction.processing_time_ms for r in results]
+    metrics.update(
+        {
+            "precision@0.5": precision,
+            "recall@0.5": recall,
+            "f1@0.5": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+            "mean_iou": float(np.mean(ious)) if ious else 0.0,
+            "modified_iou": float(np.mean(modified)) if modified else 0.0,
+            "detection_rate": detected / n_gt if n_gt else 0.0,
+            "ms_per_image_p50": float(np.percentile(timings, 50)) if timings else 0.0,
+            "ms_per_image_p95": float(np.percentile(timings, 95)) if timings else 0.0,
+            "images": len(results),
+            "instances": n_gt,
+            "score_threshold": threshold,
+        }
+    )
+    return metrics
+
+
+def pr_curve(results: list[ImageResult]) -> list[dict[str, float]]:
+    """Precision and recall (mask IoU >= 0.5, one-to-one) at each score threshold."""
+    rows = []
+    for t in PR_THRESHOLDS:
+        counts = [_counts(r, t) for r in results]
+        n_pred = sum(c[0] for c in counts)
+        n_gt = sum(c[1] for c in counts)
+        tp = sum(len(c[2]) for c in counts)
+        rows.append({"threshold": t, "precision": tp / n_pred if n_pred else 1.0, "recall": tp / n_gt if n_gt else 0.0})
+    return rows
+
+
+def worst_overlays(results: list[ImageResult], threshold: float, out_dir: Path, count: int = 8) -> list[Path]:
+    """Overlays of the ``count`` images with the most errors (misses + false detections):
+    ground truth green, predictions red with their scores."""
+    errors = []
+    for r in results:
+        kept, n, pairs = _counts(r, threshold)
+        errors.append((kept - len(pairs)) + (n - len(pairs)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for rank, i in enumerate(np.argsort(-np.asarray(errors), kind="stable")[:count]):
+        r = results[i]
+        image = cv2.cvtColor(read_rgb(r.record.path), cv2.COLOR_RGB2BGR)
+        for inst in r.record.instances:
+            for ring in inst.polygons or [np.array(_box_ring(inst.box()))]:
+                cv2.polylines(image, [np.round(ring).astype(np.int32)], True, (0, 200, 0), 2)
+        for d in _kept(r.prediction, threshold):
+            if d.polygon:
+                pts = np.round(np.asarray(d.polygon)).astype(np.int32)
+                cv2.polylines(image, [pts], True, (0, 0, 255), 2)
+                cv2.putText(
+                    image,
+                    f"{d.score:.2f}",
+                    tuple(int(v) for v in pts[0]),
+                    cv2.FONT_HERSHEY_SIMPLEX,
+                    0.5,
+                    (0, 0, 255),
+                    1,
+                )
+        scale = 800 / max(image.shape[:2])
+        if scale < 1:
+            image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        path = out_dir / f"{rank:02d}_{Path(r.record.path).stem}.png"
+        cv2.imwrite(str(path), image)
+        written.append(path)
+    return written
+
+
+def _box_ring(box: tuple[float, float, float, float]) -> list[list[float]]:
+    x0, y0, x1, y1 = box
+    return [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
+
+
+def evaluate_set(
+    predictor: Predictor,
+    records: list[ImageRecord],
+    name: str,
+    threshold: float,
+    plots_dir: Path | None,
+    overlays: int = 8,
+) -> dict[str, Any]:
+    """Metrics of one set; with ``plots_dir``, also its PR curve (``pr_<name>.json``) and
+    the worst ``overlays`` images (``worst_<name>/``)."""
+    results = predict_records(predictor, records, desc=f"evaluate {name}")
+    metrics = summarize(results, threshold)
+    if plots_dir is not None:
+        plots_dir.mkdir(parents=True, exist_ok=True)
+        (plots_dir / f"pr_{name}.json").write_text(json.dumps(pr_curve(results), indent=1))
+        worst_overlays(results, threshold, plots_dir / f"worst_{name}", overlays)
+    return metrics

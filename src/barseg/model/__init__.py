@@ -1,0 +1,1 @@
+"""Mask R-CNN factory, LightningModule and DataModule."""
