@@ -4,6 +4,7 @@ S3 remote story against a local S3-compatible server (moto)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -18,6 +19,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from tests.conftest import REPO
+from tests.model.conftest import tiny_params as model_tiny_params
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +27,13 @@ BIN = Path(sys.executable).parent  # this venv: its python, dvc
 MOTO_VENV = Path(os.environ.get("BARSEG_MOTO_VENV", REPO / ".cache" / "moto-venv"))
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600) -> str:
+def run(
+    cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600, stdout_only: bool = False
+) -> str:
     full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", **(env or {})}
     result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout + result.stderr
+    return result.stdout if stdout_only else result.stdout + result.stderr
 
 
 def copy_worktree(dest: Path) -> None:
@@ -52,9 +56,10 @@ def copy_worktree(dest: Path) -> None:
 
 
 def tiny_params(path: Path) -> None:
-    params = OmegaConf.load(path)
-    params.synth.count = 10
+    params = OmegaConf.create(model_tiny_params(max_steps=4, val_every=2, checkpoint_every=2))
+    params.synth.count = 12
     params.synth.image_size = 320
+    params.data.split = {"train": 0.6, "val": 0.2, "test": 0.2}
     OmegaConf.save(params, path)
 
 
@@ -78,16 +83,28 @@ def tree_digests(folder: Path) -> dict[str, str]:
     }
 
 
-def test_repro_builds_the_data_stages_then_has_nothing_to_do(tiny_repo: Path) -> None:
+def test_repro_builds_every_stage_then_has_nothing_to_do(tiny_repo: Path) -> None:
     for split in ("train", "val", "test"):
         assert (tiny_repo / "data/processed" / f"{split}.json").is_file()
-    assert len(list((tiny_repo / "data/synthetic").glob("*.jpg"))) == 10
+    assert len(list((tiny_repo / "data/synthetic").glob("*.jpg"))) == 12
+    assert (tiny_repo / "models/model.ckpt").is_file() and (tiny_repo / "models/checkpoints/last.ckpt").is_file()
+    report = json.loads((tiny_repo / "metrics/evaluate.json").read_text())
+    assert set(report) == {"test"}  # the real sets are not beside this temporary copy
+    for key in ("segm_AP", "segm_AP50", "segm_AP75", "bbox_AP", "bbox_AP50", "precision@0.5", "recall@0.5", "f1@0.5",
+                "mean_iou", "modified_iou", "detection_rate", "ms_per_image_p50", "ms_per_image_p95", "images", "instances"):  # fmt: skip
+        assert key in report["test"]
+    assert (tiny_repo / "metrics/evaluate/plots/pr/test.json").is_file()
+    assert (tiny_repo / "metrics/evaluate/plots/worst/test").is_dir()
+    ignored = subprocess.run(["git", "check-ignore", "-q", "metrics/evaluate/plots/worst"], cwd=tiny_repo)
+    assert ignored.returncode == 0  # overlays show evaluation photos: DVC caches them, git must not
     again = run([str(BIN / "dvc"), "repro"], tiny_repo)
     assert "Data and pipelines are up to date." in again, again
     status = run([str(BIN / "dvc"), "status"], tiny_repo)
     assert "up to date" in status, status
     shown = run([str(BIN / "dvc"), "metrics", "show"], tiny_repo)
-    assert "valid_images" in shown
+    assert "valid_images" in shown and "test.recall@0.5" in shown
+    plots = json.loads(run([str(BIN / "dvc"), "plots", "show", "--json"], tiny_repo, stdout_only=True))
+    assert any("loss" in name for name in plots) and any("pr/test" in name or "PR" in name for name in plots)
 
 
 def _free_port() -> int:
@@ -143,3 +160,13 @@ def test_dvc_push_and_pull_through_an_s3_remote(tiny_repo: Path, s3_server: str)
     shutil.rmtree(tiny_repo / ".dvc/cache")
     run([dvc, "pull", "preprocess"], tiny_repo, env=AWS_ENV)
     assert tree_digests(tiny_repo / "data/processed") == before
+
+
+def test_an_experiment_with_a_changed_param(tiny_repo: Path) -> None:
+    dvc = str(BIN / "dvc")
+    out = run([dvc, "exp", "run", "-n", "lr-sweep", "-S", "train.lr=0.002"], tiny_repo)
+    assert "Running stage 'train'" in out and "Running stage 'synthesize'" not in out  # only what depends on it
+    shown = json.loads(run([dvc, "exp", "show", "--json"], tiny_repo, stdout_only=True))
+    experiments = [exp for entry in shown for exp in (entry.get("experiments") or [])]
+    names = [exp.get("name") for exp in experiments]
+    assert "lr-sweep" in names, names

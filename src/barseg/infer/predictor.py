@@ -20,6 +20,7 @@ from pycocotools import mask as mask_utils
 from barseg.data.formats import rle_str
 
 MAX_POLYGON_POINTS = 16
+NESTED_FRACTION = 0.7  # a detection this much inside a better one is a fragment of it
 
 
 @dataclass
@@ -67,9 +68,10 @@ class RawDetections:
 class Predictor(ABC):
     """Images (RGB uint8 HxWx3) in, one ``Prediction`` per image out."""
 
-    def __init__(self, threshold: float = 0.5, mask_threshold: float = 0.5) -> None:
+    def __init__(self, threshold: float = 0.5, mask_threshold: float = 0.5, nested: float = NESTED_FRACTION) -> None:
         self.threshold = threshold
         self.mask_threshold = mask_threshold
+        self.nested = nested
 
     @abstractmethod
     def raw(self, images: list[np.ndarray]) -> list[RawDetections]:
@@ -81,7 +83,7 @@ class Predictor(ABC):
         elapsed = (time.perf_counter() - start) * 1000 / max(1, len(images))
         cut = self.threshold if threshold is None else threshold
         return [
-            Prediction(postprocess(raw, cut, self.mask_threshold), (img.shape[1], img.shape[0]), elapsed)
+            Prediction(postprocess(raw, cut, self.mask_threshold, self.nested), (img.shape[1], img.shape[0]), elapsed)
             for raw, img in zip(raws, images, strict=True)
         ]
 
@@ -104,17 +106,26 @@ def mask_outline(mask: np.ndarray, max_points: int = MAX_POLYGON_POINTS) -> tupl
     return polygon, {"center": [cx + 0.5, cy + 0.5], "size": [w + 1.0, h + 1.0], "angle": float(angle)}
 
 
-def postprocess(raw: RawDetections, threshold: float, mask_threshold: float) -> list[Detection]:
-    detections = []
-    order = np.argsort(-raw.scores, kind="stable")
-    for i in order:
+def postprocess(
+    raw: RawDetections, threshold: float, mask_threshold: float, nested: float = NESTED_FRACTION
+) -> list[Detection]:
+    """Detections by falling score. One whose mask lies ``nested`` or more inside the mask
+    of a better one is dropped: box NMS keeps such fragments of long 1D codes, whose boxes
+    overlap little even when their masks are nested."""
+    detections: list[Detection] = []
+    kept_rles: list[dict[str, Any]] = []
+    for i in np.argsort(-raw.scores, kind="stable"):
         score = float(raw.scores[i])
         if score < threshold:
             continue
         binary = raw.masks[i] >= mask_threshold
         if not binary.any():
             continue
+        rle = mask_utils.encode(np.asfortranarray(binary.astype(np.uint8)))
+        # iscrowd=1 makes pycocotools divide the intersection by this mask's own area.
+        if kept_rles and np.max(mask_utils.iou([rle], kept_rles, [1] * len(kept_rles))) >= nested:
+            continue
+        kept_rles.append(rle)
         polygon, rotated = mask_outline(binary)
-        rle = rle_str(mask_utils.encode(np.asfortranarray(binary.astype(np.uint8))))
-        detections.append(Detection(score, [float(v) for v in raw.boxes[i]], polygon, rotated, rle))
+        detections.append(Detection(score, [float(v) for v in raw.boxes[i]], polygon, rotated, rle_str(rle)))
     return detections

@@ -174,12 +174,15 @@ def evaluate_set(
     plots_dir: Path | None,
     overlays: int = 8,
 ) -> dict[str, Any]:
-    """Metrics of one set; with ``plots_dir``, also its PR curve (``pr_<name>.json``) and
-    the worst ``overlays`` images (``worst_<name>/``)."""
+    """Metrics of one set; with ``plots_dir``, also its PR curve (``pr/<name>.json``) and
+    the worst ``overlays`` images (``worst/<name>/``).
+
+    The two are apart because overlays show the evaluation photos: DVC caches them, git
+    must not hold them (the real sets are not ours to redistribute)."""
     results = predict_records(predictor, records, desc=f"evaluate {name}")
     metrics = summarize(results, threshold)
     if plots_dir is not None:
-        plots_dir.mkdir(parents=True, exist_ok=True)
-        (plots_dir / f"pr_{name}.json").write_text(json.dumps(pr_curve(results), indent=1))
-        worst_overlays(results, threshold, plots_dir / f"worst_{name}", overlays)
+        (plots_dir / "pr").mkdir(parents=True, exist_ok=True)
+        (plots_dir / "pr" / f"{name}.json").write_text(json.dumps(pr_curve(results), indent=1))
+        worst_overlays(results, threshold, plots_dir / "worst" / name, overlays)
     return metrics

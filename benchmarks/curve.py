@@ -1,0 +1,61 @@
+"""Accuracy against training time: evaluate every checkpoint the train stage kept.
+
+    python benchmarks/curve.py [--checkpoints models/checkpoints] [--test-images 100]
+
+For each ``stepNNNNNN.ckpt``: minutes of training to reach it (``--seconds-per-step``, as
+the train stage's progress bar reported it), then recall/precision@0.5, segm AP50 and
+detection rate on the test split
+and on every extra set of ``params.yaml``'s ``evaluate`` section that is present. Prints a
+table and writes ``metrics/curve.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from barseg.data.dataset import load_records
+from barseg.infer.runtimes import load_predictor
+from barseg.metrics.evaluation import evaluate_set
+from barseg.params import load_section
+
+KEYS = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoints", type=Path, default=Path("models/checkpoints"))
+    parser.add_argument("--test", type=Path, default=Path("data/processed/test.json"))
+    parser.add_argument("--test-images", type=int, default=100, help="evenly spread subset of the test split")
+    parser.add_argument(
+        "--seconds-per-step", type=float, default=float("nan"), help="training speed, for the minutes column"
+    )
+    parser.add_argument("--out", type=Path, default=Path("metrics/curve.json"))
+    args = parser.parse_args()
+    cfg = load_section("evaluate")
+    test = load_records(args.test)
+    sets = {"test": test[:: max(1, len(test) // args.test_images)][: args.test_images]}
+    for extra in cfg.extra_sets:
+        if Path(extra.coco).is_file():
+            sets[extra.name] = load_records(Path(extra.coco))
+    rows = []
+    for checkpoint in sorted(args.checkpoints.glob("step*.ckpt")):
+        step = int(checkpoint.stem.removeprefix("step"))
+        predictor = load_predictor(checkpoint, "torch", cfg.threshold)
+        row: dict[str, object] = {"step": step, "minutes": round(step * args.seconds_per_step / 60, 1)}
+        for name, records in sets.items():
+            m = evaluate_set(predictor, records, name, cfg.threshold, None)
+            row[name] = {k: round(m[k], 3) for k in KEYS}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    args.out.write_text(json.dumps(rows, indent=1) + "\n")
+    header = "step  min  " + "  ".join(f"{name[:22]:>22}" for name in sets)
+    print(header + "\n" + " " * 11 + "  ".join(f"{'R / P / AP50 / DR':>22}" for _ in sets))
+    for row in rows:
+        cells = "  ".join(f"{'/'.join(f'{row[n][k]:.2f}' for k in KEYS):>22}" for n in sets)  # type: ignore[index]
+        print(f"{row['step']:>5} {row['minutes']:>4}  {cells}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+import numpy as np
+import pytest
+
+from barseg.infer.predictor import RawDetections, mask_outline, postprocess
+
+H, W = 60, 100
+
+
+def box_mask(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+    m = np.zeros((H, W), np.float32)
+    m[y0:y1, x0:x1] = 1.0
+    return m
+
+
+def raw(*items: tuple[tuple[int, int, int, int], float]) -> RawDetections:
+    return RawDetections(
+        np.array([b for b, _ in items], np.float32),
+        np.array([s for _, s in items]),
+        np.stack([box_mask(*b) for b, _ in items]),
+    )
+
+
+def test_fragment_inside_a_better_detection_is_dropped() -> None:
+    whole, fragment, neighbour = (10, 20, 90, 30), (12, 20, 40, 30), (10, 40, 90, 50)
+    dets = postprocess(raw((whole, 0.9), (fragment, 0.8), (neighbour, 0.7)), 0.5, 0.5)
+    assert [d.score for d in dets] == [0.9, 0.7]
+    kept_all = postprocess(raw((whole, 0.9), (fragment, 0.8), (neighbour, 0.7)), 0.5, 0.5, nested=1.01)
+    assert len(kept_all) == 3
+
+
+def test_threshold_and_order() -> None:
+    dets = postprocess(raw(((0, 0, 10, 10), 0.3), ((20, 0, 30, 10), 0.6), ((40, 0, 50, 10), 0.95)), 0.5, 0.5)
+    assert [d.score for d in dets] == [0.95, 0.6]
+
+
+def test_outline_of_a_rotated_bar_has_four_corners_and_its_box() -> None:
+    import cv2
+
+    mask = np.zeros((H, W), np.uint8)
+    corners = cv2.boxPoints(((50, 30), (60, 10), 20)).astype(np.int32)
+    cv2.fillPoly(mask, [corners], 1)
+    polygon, rotated = mask_outline(mask.astype(bool))
+    assert 4 <= len(polygon) <= 16
+    w, h = sorted(rotated["size"])[::-1]
+    assert w == pytest.approx(61, abs=2) and h == pytest.approx(11, abs=2)
+    assert rotated["center"] == pytest.approx([50.5, 30.5], abs=1)

@@ -1,0 +1,159 @@
+"""Training: overfitting a tiny set, resuming after a kill, DDP on two CPU processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+import yaml
+
+from barseg.data.dataset import BarcodeDataset, collate, load_records
+from barseg.data.formats import rle_str
+from barseg.infer.torch_runtime import TorchPredictor
+from barseg.metrics.matching import greedy_match, mask_iou_matrix
+from barseg.model.module import BarcodeSegmenter
+from tests.conftest import REPO
+from tests.model.conftest import tiny_model, tiny_params
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_tiny_model_overfits_four_images(tiny_processed: Path, tmp_path: Path) -> None:
+    pl.seed_everything(0)
+    torch.set_num_threads(2)
+    records = [r for r in load_records(tiny_processed / "train.json") if r.instances][:4]
+    assert len(records) == 4
+    data = torch.utils.data.DataLoader(BarcodeDataset(records, 256), batch_size=4, collate_fn=collate)
+    optim = {
+        "optimizer": "adamw",
+        "lr": 3e-3,
+        "weight_decay": 0.0,
+        "schedule": "constant",
+        "warmup_steps": 20,
+        "max_steps": 150,
+        "step_milestones": [],
+    }
+    module = BarcodeSegmenter(dict(tiny_model()), optim)
+    losses: list[float] = []
+
+    class Record(pl.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # type: ignore[no-untyped-def]
+            losses.append(float(outputs["loss"]))
+
+    trainer = pl.Trainer(
+        max_steps=150,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        callbacks=[Record()],
+        enable_model_summary=False,
+    )
+    trainer.fit(module, train_dataloaders=data)
+    first, last = np.mean(losses[:5]), np.mean(losses[-5:])
+    assert last < first / 5, f"loss {first:.2f} -> {last:.2f}"
+    trainer.save_checkpoint(tmp_path / "tiny.ckpt", weights_only=True)
+    predictor = TorchPredictor(tmp_path / "tiny.ckpt", threshold=0.5)
+    ious = []
+    for record in records:
+        image = (
+            torch.utils.data.default_convert(BarcodeDataset([record], 256)[0][0])
+            .permute(1, 2, 0)
+            .mul(255)
+            .byte()
+            .numpy()
+        )
+        (prediction,) = predictor.predict([image])
+        gts = [rle_str(inst.to_rle(record.height, record.width)) for inst in record.instances]
+        matrix = mask_iou_matrix([d.mask for d in prediction.detections], gts)
+        pairs = greedy_match(matrix, [d.score for d in prediction.detections])
+        assert len(pairs) == len(gts), f"{record.path}: found {len(pairs)} of {len(gts)}"
+        ious += [iou for _, _, iou in pairs]
+    assert np.mean(ious) > 0.8
+
+
+def _stage(work: Path, **env: str) -> subprocess.Popen[str]:
+    cmd = [
+        sys.executable, str(REPO / "stages/train.py"), "--train", str(work / "data/train.json"), "--val", str(work / "data/val.json"),
+        "--checkpoints", "models/checkpoints", "--out", "models/model.ckpt", "--metrics", "metrics/train",
+    ]  # fmt: skip
+    return subprocess.Popen(
+        cmd, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **env}
+    )
+
+
+def _workdir(tmp_path: Path, tiny_processed: Path, **train: object) -> Path:
+    (tmp_path / "data").symlink_to(tiny_processed)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(**train)))
+    return tmp_path
+
+
+def test_resume_after_kill_continues_from_the_saved_step(tiny_processed: Path, tmp_path: Path) -> None:
+    work = _workdir(tmp_path, tiny_processed, max_steps=30, checkpoint_every=4, val_every=100)
+    first = _stage(work)
+    checkpoint = work / "models/checkpoints/step000008.ckpt"
+    deadline = time.monotonic() + 300
+    while not checkpoint.exists():
+        assert first.poll() is None, first.stdout.read() if first.stdout else ""
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.5)
+    time.sleep(1.0)  # let the file be complete
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    saved = torch.load(work / "models/checkpoints/last.ckpt", map_location="cpu", weights_only=False)["global_step"]
+    assert 8 <= saved < 30
+    second = _stage(work)
+    output, _ = second.communicate(timeout=600)
+    assert second.returncode == 0, output
+    assert "train: resuming from" in output and "Restored all states" in output
+    final = torch.load(work / "models/checkpoints/last.ckpt", map_location="cpu", weights_only=False)
+    assert final["global_step"] == 30
+    steps = [
+        int(line.split("\t")[0])
+        for line in (work / "metrics/train/plots/metrics/train/loss.tsv").read_text().splitlines()[1:]
+    ]
+    assert max(steps) >= 29 and min(steps) == 0  # the log kept the steps from before the kill
+
+
+def test_changed_params_do_not_resume_a_stale_checkpoint(tiny_processed: Path, tmp_path: Path) -> None:
+    work = _workdir(tmp_path, tiny_processed, max_steps=2, checkpoint_every=2)
+    out, _ = _stage(work).communicate(timeout=600)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["train"]["lr"] = 0.005
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    run = _stage(work)
+    out, _ = run.communicate(timeout=600)
+    assert run.returncode == 0, out
+    assert "trained with other params" in out and "resuming" not in out
+    assert (work / "models/checkpoints.stale/last.ckpt").is_file()
+
+
+def test_ddp_on_two_cpu_processes(tiny_processed: Path, tmp_path: Path) -> None:
+    work = _workdir(
+        tmp_path,
+        tiny_processed,
+        max_steps=3,
+        strategy="ddp",
+        devices=2,
+        accelerator="cpu",
+        threads=1,
+        batch_size=1,
+        val_every=100,
+    )
+    run = _stage(work)
+    output, _ = run.communicate(timeout=600)
+    assert run.returncode == 0, output
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in output
+    checkpoint = torch.load(work / "models/model.ckpt", map_location="cpu", weights_only=True)
+    assert checkpoint["global_step"] == 3
+    metrics = json.loads((work / "metrics/train/metrics.json").read_text())
+    assert "train" in metrics
