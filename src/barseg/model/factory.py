@@ -65,7 +65,9 @@ def build_model(cfg: Any) -> MaskRCNN:
             f"(returned_layers {list(cfg.returned_layers)} + max-pool)"
         )
     if len({len(level) for level in sizes}) != 1:  # one RPN head serves every level
-        raise ValueError(f"model.anchor_sizes: every level needs the same number of sizes, got {[list(s) for s in sizes]}")
+        raise ValueError(
+            f"model.anchor_sizes: every level needs the same number of sizes, got {[list(s) for s in sizes]}"
+        )
     anchors = AnchorGenerator(tuple(sizes), (tuple(float(r) for r in cfg.anchor_ratios),) * levels)
     names = [str(i) for i in range(len(cfg.returned_layers))]
     channels = cfg.fpn_channels
