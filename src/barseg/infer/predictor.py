@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import cv2
@@ -45,7 +45,6 @@ class Prediction:
     detections: list[Detection]
     image_size: tuple[int, int]  # w, h
     processing_time_ms: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self, with_masks: bool = False) -> dict[str, Any]:
         return {

@@ -7,7 +7,7 @@ here, one image at a time after a warm-up, so the timings are what a caller sees
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,15 @@ PR_THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
 @dataclass
 class ImageResult:
     record: ImageRecord
-    prediction: Prediction  # every detection down to AP_SCORE_FLOOR
+    prediction: Prediction  # every detection down to AP_SCORE_FLOOR, by falling score
     gt_rles: list[dict[str, Any]]
+    ious: np.ndarray = field(init=False)  # (detections, ground truths) mask IoUs, once
+
+    def __post_init__(self) -> None:
+        masks = [d.mask for d in self.prediction.detections]
+        if any(m is None for m in masks):
+            raise ValueError("evaluation needs each detection's mask; the predictor returned none")
+        self.ious = mask_iou_matrix(masks, self.gt_rles)  # type: ignore[arg-type]
 
 
 def predict_records(predictor: Predictor, records: list[ImageRecord], desc: str) -> list[ImageResult]:
@@ -50,10 +57,10 @@ def _kept(prediction: Prediction, threshold: float) -> list[Any]:
 
 
 def _counts(result: ImageResult, threshold: float) -> tuple[int, int, list[tuple[int, int, float]]]:
-    """(number of predictions kept, number of ground truths, mask-IoU matches)."""
+    """(number of predictions kept, number of ground truths, mask-IoU matches). Detections
+    are sorted by score, so those kept at ``threshold`` are the first rows of ``ious``."""
     dets = _kept(result.prediction, threshold)
-    ious = mask_iou_matrix([d.mask for d in dets], result.gt_rles)
-    return len(dets), len(result.gt_rles), greedy_match(ious, [d.score for d in dets])
+    return len(dets), len(result.gt_rles), greedy_match(result.ious[: len(dets)], [d.score for d in dets])
 
 
 def summarize(results: list[ImageResult], threshold: float) -> dict[str, Any]:

@@ -79,16 +79,16 @@ def _symbol_pixels(symbol: Symbol, k: int, bar_modules: int, dots: bool) -> np.n
     return np.repeat(np.repeat(modules, k, axis=0), k, axis=1)
 
 
-def _cell(symbol: Symbol, k: int, rng: np.random.Generator, hrt: bool) -> tuple[np.ndarray, int, int]:
+def _cell(symbol: Symbol, k: int, rng: np.random.Generator, hrt: bool, dots: bool) -> tuple[np.ndarray, int]:
     """The symbol's ink mask and the extra pixels below it for human-readable text."""
     if symbol.is_1d:
         width = symbol.modules.shape[1]
         bar_modules = max(8, int(width * rng.uniform(0.12, 0.7)))
     else:
         bar_modules = 1
-    mask = _symbol_pixels(symbol, k, bar_modules, dots=False)
+    mask = _symbol_pixels(symbol, k, bar_modules, dots)
     text_px = int(k * rng.uniform(7, 11)) if (hrt and symbol.is_1d) else 0
-    return mask, text_px, bar_modules
+    return mask, text_px
 
 
 def draw_code_sheet(
@@ -105,9 +105,7 @@ def draw_code_sheet(
     dots = style.name == "dpm"
     cells = []
     for symbol in symbols:
-        mask, text_px, _ = _cell(symbol, k, rng, hrt=rng.random() < hrt_prob)
-        if dots:
-            mask = _symbol_pixels(symbol, k, 1, dots=True)
+        mask, text_px = _cell(symbol, k, rng, hrt=rng.random() < hrt_prob, dots=dots)
         cells.append((symbol, mask, text_px))
     gap_scale = rng.uniform(1.0, 1.6) if tight else rng.uniform(1.5, 4.0)
     margin = int(max(quiet_zone(s.symbology) for s in symbols) * k * gap_scale) + int(rng.integers(0, 3 * k + 1))
