@@ -76,15 +76,25 @@ class Predictor(ABC):
     def raw(self, images: list[np.ndarray]) -> list[RawDetections]:
         """Run the network; detections in image pixels."""
 
-    def predict(self, images: list[np.ndarray], threshold: float | None = None) -> list[Prediction]:
+    def predict(
+        self, images: list[np.ndarray], threshold: float | None = None, decode: bool = False
+    ) -> list[Prediction]:
+        """``decode``: also read each barcode (symbology and text) with zxing-cpp."""
         start = time.perf_counter()
         raws = self.raw(images)
-        elapsed = (time.perf_counter() - start) * 1000 / max(1, len(images))
         cut = self.threshold if threshold is None else threshold
-        return [
-            Prediction(postprocess(raw, cut, self.mask_threshold, self.nested), (img.shape[1], img.shape[0]), elapsed)
-            for raw, img in zip(raws, images, strict=True)
-        ]
+        predictions = []
+        for raw, img in zip(raws, images, strict=True):
+            detections = postprocess(raw, cut, self.mask_threshold, self.nested)
+            if decode:
+                from barseg.infer.decode import decode_detections  # zxing-cpp only when asked for
+
+                decode_detections(img, detections)
+            predictions.append(Prediction(detections, (img.shape[1], img.shape[0])))
+        elapsed = (time.perf_counter() - start) * 1000 / max(1, len(images))
+        for prediction in predictions:
+            prediction.processing_time_ms = elapsed
+        return predictions
 
 
 def mask_outline(mask: np.ndarray, max_points: int = MAX_POLYGON_POINTS) -> tuple[list[list[float]], dict[str, Any]]:
