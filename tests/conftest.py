@@ -1,4 +1,5 @@
-"""Shared fixtures: the repository root, params sections, small synthetic data sets."""
+"""Shared fixtures: the repository root, params sections, small synthetic data sets, a tiny
+trained checkpoint."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from typing import Any
 
 import pytest
 from omegaconf import DictConfig, OmegaConf
+
+from barseg.data.split import SplitFractions, process
+from barseg.data.synth import generate
+from barseg.data.validate import Source
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("BARSEG_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
@@ -51,3 +56,69 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real evaluation photos not found at {REAL_DATA} (set BARSEG_REAL_DATA)")
     return REAL_DATA
+
+
+TINY_MODEL = {
+    "backbone": "mobilenet_v3_large_fpn",
+    "returned_layers": [2, 3, 5],
+    "fpn_channels": 64,
+    "min_size": 256,
+    "max_size": 256,
+    "anchor_sizes": [[16, 24], [40, 64], [96, 160], [256, 384]],
+    "rpn_pre_nms_top_n_train": 300,
+    "rpn_post_nms_top_n_train": 150,
+    "rpn_pre_nms_top_n_test": 150,
+    "rpn_post_nms_top_n_test": 100,
+    "box_batch_size_per_image": 64,
+    "box_head_width": 256,
+    "mask_head_width": 64,
+    "mask_head_depth": 2,
+}
+
+
+def tiny_model(**overrides: Any) -> DictConfig:
+    return params_section("model", **{**TINY_MODEL, **overrides})
+
+
+@pytest.fixture(scope="session")
+def tiny_processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """COCO splits of 16 clean synthetic 256-px scenes, most with one to three codes."""
+    root = tmp_path_factory.mktemp("tiny")
+    synth = clean_synth_params(count=16, image_size=256, min_module_px=1.5, scenes={"single": 0.6, "few": 0.4})
+    generate(synth, root / "synthetic", workers=1)
+    process(
+        [Source("synthetic", root / "synthetic")], set(), root / "processed", SplitFractions(0.6, 0.2, 0.2), None, 95
+    )
+    return root / "processed"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_processed: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model trained for 40 steps, saved as the train stage saves it: BatchNorm
+    statistics and scores that differ, so runtime comparisons mean something."""
+    import torch
+
+    from barseg.data.dataset import BarcodeDataset, collate, load_records
+    from barseg.model.factory import build_model
+
+    torch.manual_seed(0)
+    # 40 steps leave scores low: keep everything above 0.001 so tests see detections.
+    cfg = tiny_model(box_score_thresh=0.001, detections_per_image=30)
+    model = build_model(cfg).train()
+    records = [r for r in load_records(tiny_processed / "train.json") if r.instances]
+    data = torch.utils.data.DataLoader(BarcodeDataset(records, 256), batch_size=2, collate_fn=collate, shuffle=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    step = 0
+    while step < 40:
+        for images, targets in data:
+            loss = sum(model(images, targets).values())
+            optimizer.zero_grad()
+            loss.backward()  # type: ignore[union-attr]
+            optimizer.step()
+            step += 1
+            if step == 40:
+                break
+    path = tmp_path_factory.mktemp("tiny_model") / "tiny.ckpt"
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"hyper_parameters": {"model_cfg": OmegaConf.to_container(cfg)}, "state_dict": state}, path)
+    return path

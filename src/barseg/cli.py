@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import cv2
-import numpy as np
 from tqdm import tqdm
 
 from barseg.data.dataset import load_records, read_rgb
 from barseg.data.formats import IMAGE_SUFFIXES
-from barseg.infer.runtimes import load_predictor
+from barseg.infer.overlay import draw_detections
+from barseg.infer.runtimes import RUNTIMES, load_predictor
 from barseg.metrics.evaluation import evaluate_set
 
 
@@ -39,13 +39,11 @@ def predict(args: argparse.Namespace) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
     for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 2, file=sys.stderr):
         image = read_rgb(path)
-        (prediction,) = predictor.predict([image])
+        (prediction,) = predictor.predict([image], decode=args.decode)
         results[str(path)] = prediction.to_json()
         if args.out:
-            overlay = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-            for d in prediction.detections:
-                cv2.polylines(overlay, [np.round(np.asarray(d.polygon)).astype(np.int32)], True, (0, 0, 255), 2)
-            cv2.imwrite(str(args.out / f"{path.stem}.png"), overlay)
+            overlay = draw_detections(image, prediction.detections)
+            cv2.imwrite(str(args.out / f"{path.stem}.png"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
     json.dump(results, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
@@ -64,13 +62,16 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="barseg", description=__doc__)
     sub = root.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", type=Path, default=Path("models/model.ckpt"), help="Lightning checkpoint")
-    common.add_argument("--runtime", choices=["torch"], default=None, help="default: from the model file's type")
+    common.add_argument(
+        "--model", type=Path, default=Path("models/model.ckpt"), help="Lightning checkpoint, .onnx or TensorRT .engine"
+    )
+    common.add_argument("--runtime", choices=RUNTIMES, default=None, help="default: from the model file's type")
     common.add_argument("--threshold", type=float, default=0.5, help="score cut, 0..1")
 
     p = sub.add_parser("predict", parents=[common], help="detections of images or folders as JSON on stdout")
     p.add_argument("images", type=Path, nargs="+")
     p.add_argument("--out", type=Path, help="folder for overlay PNGs")
+    p.add_argument("--decode", action=argparse.BooleanOptionalAction, default=True, help="read each barcode")
     p.set_defaults(func=predict)
 
     e = sub.add_parser("evaluate", parents=[common], help="metrics of a labelled COCO set")

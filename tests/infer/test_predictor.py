@@ -1,23 +1,35 @@
 import numpy as np
 import pytest
 
-from barseg.infer.predictor import RawDetections, mask_outline, postprocess
+from barseg.infer.predictor import RawDetections, mask_outline, paste_mask, postprocess
 
 H, W = 60, 100
 
 
-def box_mask(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
-    m = np.zeros((H, W), np.float32)
-    m[y0:y1, x0:x1] = 1.0
-    return m
-
-
 def raw(*items: tuple[tuple[int, int, int, int], float]) -> RawDetections:
+    """Detections whose mask fills their box."""
     return RawDetections(
         np.array([b for b, _ in items], np.float32),
         np.array([s for _, s in items]),
-        np.stack([box_mask(*b) for b, _ in items]),
+        np.ones((len(items), 28, 28), np.float32),
+        (H, W),
     )
+
+
+def test_paste_mask_equals_torchvision() -> None:
+    import torch
+    from torchvision.models.detection.roi_heads import paste_masks_in_image
+
+    rng = np.random.default_rng(0)
+    masks = rng.random((5, 28, 28)).astype(np.float32)
+    boxes = np.array(
+        [[10.3, 5.7, 60.2, 20.9], [-5, -3, 30, 40], [70.5, 30, 120, 80], [0, 0, 1, 1], [2, 50, 98, 58.4]], np.float32
+    )
+    expected = paste_masks_in_image(torch.from_numpy(masks[:, None]), torch.from_numpy(boxes), (H, W))[:, 0].numpy()
+    for mask, box, want in zip(masks, boxes, expected, strict=True):
+        got = paste_mask(mask, box, H, W)
+        assert got.shape == (H, W)
+        assert np.abs(got - want).max() < 1e-5
 
 
 def test_fragment_inside_a_better_detection_is_dropped() -> None:

@@ -8,7 +8,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from barseg.data.formats import ImageRecord, Instance, rle_str
-from barseg.infer.predictor import Prediction, RawDetections, postprocess
+from barseg.infer.predictor import Detection, Prediction, mask_outline
 from barseg.metrics.coco import coco_ap
 from barseg.metrics.evaluation import ImageResult, summarize
 from barseg.metrics.matching import greedy_match, modified_iou
@@ -30,13 +30,12 @@ def mask_of(polygon: np.ndarray) -> np.ndarray:
 
 def result(gts: list[np.ndarray], preds: list[tuple[np.ndarray, float]]) -> ImageResult:
     record = ImageRecord(Path("toy.png"), W, H, [Instance(polygons=[g]) for g in gts])
-    if preds:
-        masks = np.stack([mask_of(p).astype(np.float32) for p, _ in preds])
-        boxes = np.array([list(Instance(polygons=[p]).box()) for p, _ in preds])
-        scores = np.array([s for _, s in preds])
-    else:
-        masks, boxes, scores = np.zeros((0, H, W)), np.zeros((0, 4)), np.zeros(0)
-    prediction = Prediction(postprocess(RawDetections(boxes, scores, masks), 0.05, 0.5), (W, H), 10.0)
+    detections = []
+    for polygon, score in sorted(preds, key=lambda p: -p[1]):
+        inst = Instance(polygons=[polygon])
+        outline, rotated = mask_outline(inst.mask(H, W))
+        detections.append(Detection(score, list(inst.box()), outline, rotated, rle_str(inst.to_rle(H, W))))
+    prediction = Prediction(detections, (W, H), 10.0)
     return ImageResult(record, prediction, [rle_str(i.to_rle(H, W)) for i in record.instances])
 
 

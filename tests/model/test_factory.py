@@ -5,7 +5,7 @@ import torch
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from barseg.model.factory import build_model
-from tests.model.conftest import tiny_model
+from tests.conftest import tiny_model
 
 BACKBONES = {
     "mobilenet_v3_large_fpn": {"returned_layers": [2, 3, 5], "anchor_sizes": [16, 32, 64, 128]},

@@ -22,8 +22,8 @@ from barseg.data.formats import rle_str
 from barseg.infer.torch_runtime import TorchPredictor
 from barseg.metrics.matching import greedy_match, mask_iou_matrix
 from barseg.model.module import BarcodeSegmenter
-from tests.conftest import REPO
-from tests.model.conftest import tiny_model, tiny_params
+from tests.conftest import REPO, tiny_model
+from tests.model.conftest import tiny_params
 
 pytestmark = pytest.mark.slow
 

@@ -57,11 +57,13 @@ class Prediction:
 
 @dataclass
 class RawDetections:
-    """What a runtime returns for one image: N boxes, scores, (N, H, W) mask probabilities."""
+    """What a runtime returns for one image: N boxes (photo pixels), scores, and (N, M, M)
+    mask probabilities over each detection's box, as Mask R-CNN's mask head gives them."""
 
     boxes: np.ndarray
     scores: np.ndarray
     masks: np.ndarray
+    image_shape: tuple[int, int]  # height, width of the photo
 
 
 class Predictor(ABC):
@@ -115,6 +117,25 @@ def mask_outline(mask: np.ndarray, max_points: int = MAX_POLYGON_POINTS) -> tupl
     return polygon, {"center": [cx + 0.5, cy + 0.5], "size": [w + 1.0, h + 1.0], "angle": float(angle)}
 
 
+def paste_mask(mask: np.ndarray, box: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An (M, M) box-relative mask as an (height, width) probability map of the photo,
+    exactly as torchvision's ``paste_masks_in_image`` (one pixel of padding around the
+    mask, the box grown to match, bilinear resize, integer box corners)."""
+    m = mask.shape[-1]
+    padded = np.pad(mask.astype(np.float32), 1)
+    grow = (m + 2) / m
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half_w, half_h = (box[2] - box[0]) / 2 * grow, (box[3] - box[1]) / 2 * grow
+    x0, y0, x1, y1 = (int(v) for v in (cx - half_w, cy - half_h, cx + half_w, cy + half_h))  # truncation, as .to(int64)
+    w, h = max(x1 - x0 + 1, 1), max(y1 - y0 + 1, 1)
+    resized = cv2.resize(padded, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = np.zeros((height, width), np.float32)
+    ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x1 + 1, width), min(y1 + 1, height)
+    if ix1 > ix0 and iy1 > iy0:
+        out[iy0:iy1, ix0:ix1] = resized[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0]
+    return out
+
+
 def postprocess(
     raw: RawDetections, threshold: float, mask_threshold: float, nested: float = NESTED_FRACTION
 ) -> list[Detection]:
@@ -127,7 +148,7 @@ def postprocess(
         score = float(raw.scores[i])
         if score < threshold:
             continue
-        binary = raw.masks[i] >= mask_threshold
+        binary = paste_mask(raw.masks[i], raw.boxes[i], *raw.image_shape) >= mask_threshold
         if not binary.any():
             continue
         rle = mask_utils.encode(np.asfortranarray(binary.astype(np.uint8)))

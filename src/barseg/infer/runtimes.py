@@ -6,7 +6,8 @@ from pathlib import Path
 
 from barseg.infer.predictor import Predictor
 
-RUNTIME_BY_SUFFIX = {".ckpt": "torch"}
+RUNTIME_BY_SUFFIX = {".ckpt": "torch", ".onnx": "onnx"}
+RUNTIMES = ("torch", "onnx", "trt")
 
 
 def load_predictor(model: Path, runtime: str | None = None, threshold: float = 0.5) -> Predictor:
@@ -17,5 +18,9 @@ def load_predictor(model: Path, runtime: str | None = None, threshold: float = 0
         from barseg.infer.torch_runtime import TorchPredictor  # torch only when asked for
 
         return TorchPredictor(model, threshold)
+    if runtime == "onnx":
+        from barseg.infer.onnx_runtime import OnnxPredictor
+
+        return OnnxPredictor(model, threshold)
     known = ", ".join(f"{s} ({r})" for s, r in RUNTIME_BY_SUFFIX.items())
     raise ValueError(f"--model {model}: no runtime for this file (runtime {runtime!r}); supported: {known}")

@@ -1,4 +1,9 @@
-"""PyTorch runtime: a Lightning checkpoint, loaded without Lightning (weights only)."""
+"""PyTorch runtime: a Lightning checkpoint, loaded without Lightning (weights only).
+
+``DetectorCore`` is the part of torchvision's Mask R-CNN that is a network (backbone, RPN,
+RoI heads); it is what the ONNX export traces, so eager and exported runs share every
+step before and after it (``barseg.infer.network``).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from omegaconf import OmegaConf
+from torch import nn
+from torchvision.models.detection import MaskRCNN
+from torchvision.models.detection.image_list import ImageList
 
+from barseg.infer.network import InputSpec, prepare_input, raw_detections
 from barseg.infer.predictor import Predictor, RawDetections
 from barseg.model.factory import build_model
 
 
-def load_checkpoint_model(path: Path) -> torch.nn.Module:
+def load_checkpoint_model(path: Path) -> MaskRCNN:
     """The eval-mode network of a checkpoint written by the train stage."""
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     try:
@@ -28,20 +37,61 @@ def load_checkpoint_model(path: Path) -> torch.nn.Module:
     return model.eval()
 
 
+def input_spec(model: MaskRCNN, fixed_size: bool = False) -> InputSpec:
+    t = model.transform
+    return InputSpec(
+        min_size=int(t.min_size[0]),
+        max_size=int(t.max_size),
+        mean=tuple(float(v) for v in t.image_mean),  # type: ignore[arg-type]
+        std=tuple(float(v) for v in t.image_std),  # type: ignore[arg-type]
+        size_divisible=int(t.size_divisible),
+        fixed_size=fixed_size,
+    )
+
+
+class DetectorCore(nn.Module):
+    """Backbone + RPN + RoI heads of a Mask R-CNN on a prepared (N, 3, H, W) batch; the
+    padded size stands for every image's size, so the graph needs no per-image shapes."""
+
+    def __init__(self, model: MaskRCNN) -> None:
+        super().__init__()
+        self.backbone, self.rpn, self.roi_heads = model.backbone, model.rpn, model.roi_heads
+
+    def detect(self, batch: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        sizes = [(batch.shape[-2], batch.shape[-1]) for _ in range(batch.shape[0])]
+        images = ImageList(batch, sizes)  # type: ignore[arg-type]
+        features = self.backbone(batch)
+        proposals, _ = self.rpn(images, features)
+        detections, _ = self.roi_heads(features, proposals, images.image_sizes)
+        return detections
+
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One image: boxes (N, 4) in input pixels, scores (N,), masks (N, M, M)."""
+        (d,) = self.detect(batch)
+        return d["boxes"], d["scores"], d["masks"][:, 0]
+
+
 class TorchPredictor(Predictor):
     def __init__(self, checkpoint: Path, threshold: float = 0.5, device: str = "cpu") -> None:
         super().__init__(threshold)
         self.device = torch.device(device)
-        self.model = load_checkpoint_model(checkpoint).to(self.device)
+        model = load_checkpoint_model(checkpoint)
+        self.spec = input_spec(model)
+        self.core = DetectorCore(model).to(self.device).eval()
 
     @torch.inference_mode()
     def raw(self, images: list[np.ndarray]) -> list[RawDetections]:
-        tensors = [
-            torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255).to(self.device)
-            for img in images
-        ]
-        outputs = self.model(tensors)
+        """One forward pass for the whole list: inputs padded to the largest of them."""
+        prepared = [prepare_input(img, self.spec) for img in images]
+        height = max(p.shape[2] for p, _ in prepared)
+        width = max(p.shape[3] for p, _ in prepared)
+        batch = torch.zeros((len(images), 3, height, width))
+        for i, (p, _) in enumerate(prepared):
+            batch[i, :, : p.shape[2], : p.shape[3]] = torch.from_numpy(p[0])
+        outputs = self.core.detect(batch.to(self.device))
         return [
-            RawDetections(o["boxes"].cpu().numpy(), o["scores"].cpu().numpy(), o["masks"][:, 0].cpu().numpy())
-            for o in outputs
+            raw_detections(
+                o["boxes"].cpu().numpy(), o["scores"].cpu().numpy(), o["masks"].cpu().numpy(), scale, img.shape[:2]
+            )
+            for o, (_, scale), img in zip(outputs, prepared, images, strict=True)
         ]

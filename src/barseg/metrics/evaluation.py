@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from barseg.data.dataset import read_rgb
 from barseg.data.formats import ImageRecord, rle_bytes, rle_str
+from barseg.infer.overlay import TRUTH_RGB, draw_detections, draw_polygons
 from barseg.infer.predictor import Prediction, Predictor
 from barseg.metrics.coco import coco_ap
 from barseg.metrics.matching import box_iou_matrix, greedy_match, mask_iou_matrix, modified_iou
@@ -142,23 +143,10 @@ def worst_overlays(results: list[ImageResult], threshold: float, out_dir: Path, 
     written = []
     for rank, i in enumerate(np.argsort(-np.asarray(errors), kind="stable")[:count]):
         r = results[i]
-        image = cv2.cvtColor(read_rgb(r.record.path), cv2.COLOR_RGB2BGR)
-        for inst in r.record.instances:
-            for ring in inst.polygons or [np.array(_box_ring(inst.box()))]:
-                cv2.polylines(image, [np.round(ring).astype(np.int32)], True, (0, 200, 0), 2)
-        for d in _kept(r.prediction, threshold):
-            if d.polygon:
-                pts = np.round(np.asarray(d.polygon)).astype(np.int32)
-                cv2.polylines(image, [pts], True, (0, 0, 255), 2)
-                cv2.putText(
-                    image,
-                    f"{d.score:.2f}",
-                    tuple(int(v) for v in pts[0]),
-                    cv2.FONT_HERSHEY_SIMPLEX,
-                    0.5,
-                    (0, 0, 255),
-                    1,
-                )
+        image = draw_detections(read_rgb(r.record.path), _kept(r.prediction, threshold))
+        truth = [ring for inst in r.record.instances for ring in inst.polygons or [np.array(_box_ring(inst.box()))]]
+        draw_polygons(image, truth, TRUTH_RGB)
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         scale = 800 / max(image.shape[:2])
         if scale < 1:
             image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

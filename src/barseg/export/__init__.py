@@ -1,0 +1,1 @@
+"""Export the trained model: ONNX (with a parity check) and TensorRT engines."""

@@ -1,0 +1,216 @@
+"""ONNX export of a training checkpoint, its parity check against PyTorch, timings and the
+optional int8 variant (ONNX Runtime static quantisation)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from barseg.infer.network import INPUT_NAME, OUTPUT_NAMES, prepare_input
+from barseg.infer.onnx_runtime import SPEC_KEY, OnnxPredictor
+from barseg.infer.predictor import Predictor, RawDetections, paste_mask
+from barseg.infer.torch_runtime import DetectorCore, TorchPredictor, input_spec, load_checkpoint_model
+
+
+def export_onnx(checkpoint: Path, out: Path, sample: np.ndarray, opset: int = 17, fixed_size: bool = False) -> Path:
+    """Trace the checkpoint's ``DetectorCore`` on ``sample`` (a real photo: a blank one may
+    give no detections and trace degenerate branches) and write a checked ONNX file
+    carrying its input spec."""
+    model = load_checkpoint_model(checkpoint)
+    spec = input_spec(model, fixed_size)
+    core = DetectorCore(model).eval()
+    batch, _ = prepare_input(sample, spec)
+    dynamic = {name: {0: "detections"} for name in OUTPUT_NAMES}
+    if not fixed_size:
+        dynamic[INPUT_NAME] = {2: "height", 3: "width"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with torch.inference_mode(False), torch.no_grad():
+        torch.onnx.export(
+            core,
+            (torch.from_numpy(batch),),
+            str(out),
+            dynamo=False,  # the dynamo exporter cannot trace torchvision's detection models
+            opset_version=opset,
+            input_names=[INPUT_NAME],
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=dynamic,
+            do_constant_folding=True,
+        )
+    graph = onnx.load(str(out))
+    onnx.helper.set_model_props(graph, {SPEC_KEY: spec.to_json()})
+    onnx.checker.check_model(graph, full_check=True)
+    onnx.save(graph, str(out))
+    return out
+
+
+@dataclass
+class ParityReport:
+    images: int
+    reference_detections: int
+    matched: int
+    min_box_iou: float
+    max_score_delta: float
+    min_mask_iou: float
+    failures: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of x0,y0,x1,y1 boxes."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def compare_raw(
+    name: str, ref: RawDetections, got: RawDetections, score: float, box_iou: float, delta: float, mask_iou: float
+) -> tuple[list[tuple[float, float, float]], list[str]]:
+    """Match ``got`` to ``ref`` one-to-one by box IoU (reference detections at or above
+    ``score``, by falling score); (box IoU, |score delta|, mask IoU) per pair and the
+    failures. A reference detection within ``delta`` of the score cut may be missing: the
+    other runtime may put it a hair below the cut."""
+    keep_ref = np.flatnonzero(ref.scores >= score)
+    keep_got = np.flatnonzero(got.scores >= score - delta)
+    ious = _box_iou(ref.boxes[keep_ref], got.boxes[keep_got]) if len(keep_ref) and len(keep_got) else None
+    pairs, failures, used = [], [], set()
+    for row, i in enumerate(keep_ref):
+        candidates = [] if ious is None else [c for c in np.argsort(-ious[row]) if c not in used]
+        if not candidates or ious is None or ious[row, candidates[0]] < box_iou:
+            if ref.scores[i] >= score + delta:
+                failures.append(f"{name}: reference detection {i} (score {ref.scores[i]:.4f}) has no match")
+            continue
+        c = candidates[0]
+        used.add(c)
+        j = keep_got[c]
+        h, w = ref.image_shape
+        a = paste_mask(ref.masks[i], ref.boxes[i], h, w) >= 0.5
+        b = paste_mask(got.masks[j], got.boxes[j], h, w) >= 0.5
+        union = np.logical_or(a, b).sum()
+        m_iou = float(np.logical_and(a, b).sum() / union) if union else 1.0
+        d = abs(float(ref.scores[i]) - float(got.scores[j]))
+        pairs.append((float(ious[row, c]), d, m_iou))
+        if d > delta or m_iou < mask_iou:
+            failures.append(f"{name}: detection {i}: |score delta| {d:.2g}, mask IoU {m_iou:.4f}")
+    extra = [j for c, j in enumerate(keep_got) if c not in used and got.scores[j] >= score + delta]
+    failures += [f"{name}: extra detection (score {got.scores[j]:.4f}) not in the reference" for j in extra]
+    return pairs, failures
+
+
+def check_parity(
+    reference: Predictor,
+    candidate: Predictor,
+    images: list[tuple[str, np.ndarray]],
+    score: float,
+    box_iou: float,
+    delta: float,
+    mask_iou: float,
+) -> ParityReport:
+    pairs, failures, total = [], [], 0
+    for name, image in images:
+        (ref,), (got,) = reference.raw([image]), candidate.raw([image])
+        total += int((ref.scores >= score).sum())
+        p, f = compare_raw(name, ref, got, score, box_iou, delta, mask_iou)
+        pairs += p
+        failures += f
+    return ParityReport(
+        images=len(images),
+        reference_detections=total,
+        matched=len(pairs),
+        min_box_iou=min((p[0] for p in pairs), default=1.0),
+        max_score_delta=max((p[1] for p in pairs), default=0.0),
+        min_mask_iou=min((p[2] for p in pairs), default=1.0),
+        failures=failures,
+    )
+
+
+def time_predictor(predictor: Predictor, images: list[np.ndarray], repeats: int = 1) -> dict[str, float]:
+    """ms/image through ``Predictor.predict`` (batch 1, after one warm-up call), p50/p95."""
+    predictor.predict(images[:1])
+    times = []
+    for _ in range(repeats):
+        for image in images:
+            start = time.perf_counter()
+            predictor.predict([image])
+            times.append((time.perf_counter() - start) * 1000)
+    return {"ms_per_image_p50": float(np.percentile(times, 50)), "ms_per_image_p95": float(np.percentile(times, 95))}
+
+
+def eager_torchvision_ms(checkpoint: Path, images: list[np.ndarray]) -> dict[str, float]:
+    """ms/image of torchvision's own eager Mask R-CNN call (its transform and full-image mask
+    pasting included): the baseline the issue's speed target refers to."""
+    model = load_checkpoint_model(checkpoint)
+
+    class Eager(Predictor):
+        @torch.inference_mode()
+        def raw(self, imgs: list[np.ndarray]) -> list[RawDetections]:
+            model([torch.from_numpy(img).permute(2, 0, 1).float().div(255) for img in imgs])
+            return [RawDetections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 28, 28)), img.shape[:2]) for img in imgs]
+
+    return time_predictor(Eager(), images)
+
+
+def parity_and_timing(
+    checkpoint: Path, onnx_path: Path, parity_images: list[tuple[str, np.ndarray]], timing: list[np.ndarray], cfg: Any
+) -> tuple[ParityReport, dict[str, Any]]:
+    torch_predictor = TorchPredictor(checkpoint)
+    onnx_predictor = OnnxPredictor(onnx_path, threads=cfg.threads)
+    report = check_parity(
+        torch_predictor,
+        onnx_predictor,
+        parity_images,
+        cfg.parity_score,
+        cfg.parity_box_iou,
+        cfg.parity_score_delta,
+        cfg.parity_mask_iou,
+    )
+    timings = {
+        "torchvision_eager": eager_torchvision_ms(checkpoint, timing),
+        "torch": time_predictor(torch_predictor, timing),
+        "onnxruntime": time_predictor(onnx_predictor, timing),
+    }
+    return report, timings
+
+
+def quantize_int8(onnx_in: Path, onnx_out: Path, calibration: list[np.ndarray]) -> Path:
+    """Static int8 quantisation (QDQ, per-channel weights) of the convolutions, calibrated on
+    ``calibration`` photos prepared exactly as at inference. The detection heads' Gemm/RoIAlign
+    stay float: they are a small share of the time and the most sensitive to rounding."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    spec = OnnxPredictor(onnx_in).spec
+
+    class Photos(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.images = iter(calibration)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            image = next(self.images, None)
+            return None if image is None else {INPUT_NAME: prepare_input(image, spec)[0]}
+
+    onnx_out.parent.mkdir(parents=True, exist_ok=True)
+    quantize_static(
+        str(onnx_in),
+        str(onnx_out),
+        Photos(),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        op_types_to_quantize=["Conv"],
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+    graph = onnx.load(str(onnx_out))
+    onnx.helper.set_model_props(graph, {SPEC_KEY: spec.to_json()})
+    onnx.save(graph, str(onnx_out))
+    return onnx_out

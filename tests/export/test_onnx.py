@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from barseg.export.onnx import check_parity
+from barseg.infer.onnx_runtime import SPEC_KEY, OnnxPredictor
+from barseg.infer.runtimes import load_predictor
+from barseg.infer.torch_runtime import TorchPredictor
+
+TOLERANCE = {"score": 0.005, "box_iou": 0.99, "delta": 1e-3, "mask_iou": 0.98}
+
+
+def test_exported_graph_is_checked_dynamic_and_self_describing(tiny_onnx: Path) -> None:
+    model = onnx.load(str(tiny_onnx))
+    onnx.checker.check_model(model)
+    assert model.opset_import[0].version >= 17
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims[2:]] == ["height", "width"]
+    assert SPEC_KEY in {p.key for p in model.metadata_props}
+
+
+def test_onnx_matches_pytorch_on_a_trained_checkpoint(tiny_checkpoint: Path, tiny_onnx: Path, tiny_images) -> None:
+    torch_p, onnx_p = TorchPredictor(tiny_checkpoint), OnnxPredictor(tiny_onnx, threads=1)
+    scores = np.concatenate([torch_p.raw([img])[0].scores for _, img in tiny_images])
+    assert len(np.unique(scores.round(4))) > 10, "scores tie: the checkpoint is not trained enough to compare"
+    report = check_parity(torch_p, onnx_p, tiny_images, **TOLERANCE)
+    assert report.passed, report.failures
+    assert report.matched == report.reference_detections > 0
+
+
+def test_fixed_size_export_runs_images_of_any_shape(tiny_checkpoint: Path, tiny_onnx_fixed: Path, tiny_images) -> None:
+    onnx_p = OnnxPredictor(tiny_onnx_fixed, threads=1)
+    assert onnx_p.spec.fixed_size
+    dims = onnx.load(str(tiny_onnx_fixed)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [1, 3, 256, 256]
+    torch_p = TorchPredictor(tiny_checkpoint)
+    torch_p.spec = onnx_p.spec  # the same padding on both sides
+    wide = [(name, np.ascontiguousarray(img[: img.shape[0] // 2])) for name, img in tiny_images[:3]]
+    report = check_parity(torch_p, onnx_p, tiny_images[:3] + wide, **TOLERANCE)
+    assert report.passed, report.failures
+
+
+def test_parity_check_catches_a_changed_weight(tiny_checkpoint: Path, tiny_onnx: Path, tiny_images, tmp_path) -> None:
+    model = onnx.load(str(tiny_onnx))
+    weights = max(model.graph.initializer, key=lambda t: np.prod(t.dims))  # a box-head layer
+    changed = numpy_helper.to_array(weights) * 1.05
+    weights.CopyFrom(numpy_helper.from_array(changed.astype(np.float32), weights.name))
+    onnx.save(model, str(tmp_path / "changed.onnx"))
+    report = check_parity(
+        TorchPredictor(tiny_checkpoint), OnnxPredictor(tmp_path / "changed.onnx"), tiny_images, **TOLERANCE
+    )
+    assert not report.passed
+
+
+def test_runtimes_agree_through_the_predictor_interface(tiny_checkpoint: Path, tiny_onnx: Path, tiny_images) -> None:
+    torch_p = load_predictor(tiny_checkpoint, threshold=0.005)
+    onnx_p = load_predictor(tiny_onnx, threshold=0.005)
+    assert isinstance(onnx_p, OnnxPredictor)
+    for _, image in tiny_images:
+        (a,), (b,) = torch_p.predict([image]), onnx_p.predict([image])
+        assert [round(d.score, 3) for d in a.detections] == [round(d.score, 3) for d in b.detections]
+        for da, db in zip(a.detections, b.detections, strict=True):
+            assert np.allclose(da.bbox, db.bbox, atol=0.05)
+            assert da.mask == db.mask
+
+
+def test_a_file_that_is_not_onnx_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match=r"model\.onnx"):
+        load_predictor(bad)
