@@ -24,7 +24,7 @@ def test_exported_graph_is_checked_dynamic_and_self_describing(tiny_onnx: Path) 
 
 def test_onnx_matches_pytorch_on_a_trained_checkpoint(tiny_checkpoint: Path, tiny_onnx: Path, tiny_images) -> None:
     torch_p, onnx_p = TorchPredictor(tiny_checkpoint), OnnxPredictor(tiny_onnx, threads=1)
-    scores = np.concatenate([torch_p.raw([img])[0].scores for _, img in tiny_images])
+    scores = np.concatenate([torch_p.raw([img], 0.001)[0].scores for _, img in tiny_images])
     assert len(np.unique(scores.round(4))) > 10, "scores tie: the checkpoint is not trained enough to compare"
     report = check_parity(torch_p, onnx_p, tiny_images, **TOLERANCE)
     assert report.passed, report.failures
@@ -72,3 +72,14 @@ def test_a_file_that_is_not_onnx_is_a_clear_error(tmp_path: Path) -> None:
     bad.write_bytes(b"not a model")
     with pytest.raises(ValueError, match=r"model\.onnx"):
         load_predictor(bad)
+
+
+def test_the_score_threshold_is_a_graph_input(tiny_onnx: Path, tiny_images) -> None:
+    onnx_p = OnnxPredictor(tiny_onnx, threads=1)
+    assert [i.name for i in onnx_p.session.get_inputs()] == ["image", "score_threshold"]
+    image = tiny_images[0][1]
+    (low,) = onnx_p.raw([image], 0.001)
+    cut = float(np.median(low.scores))
+    (high,) = onnx_p.raw([image], cut)
+    assert 0 < len(high.scores) < len(low.scores)
+    assert (high.scores > cut).all()

@@ -12,7 +12,7 @@ import numpy as np
 import onnx
 import torch
 
-from barseg.infer.network import INPUT_NAME, OUTPUT_NAMES, prepare_input
+from barseg.infer.network import INPUT_NAME, OUTPUT_NAMES, THRESHOLD_NAME, prepare_input
 from barseg.infer.onnx_runtime import SPEC_KEY, OnnxPredictor
 from barseg.infer.predictor import Predictor, RawDetections, paste_mask
 from barseg.infer.torch_runtime import DetectorCore, TorchPredictor, input_spec, load_checkpoint_model
@@ -33,11 +33,11 @@ def export_onnx(checkpoint: Path, out: Path, sample: np.ndarray, opset: int = 17
     with torch.inference_mode(False), torch.no_grad():
         torch.onnx.export(
             core,
-            (torch.from_numpy(batch),),
+            (torch.from_numpy(batch), torch.tensor(0.05)),
             str(out),
             dynamo=False,  # the dynamo exporter cannot trace torchvision's detection models
             opset_version=opset,
-            input_names=[INPUT_NAME],
+            input_names=[INPUT_NAME, THRESHOLD_NAME],
             output_names=list(OUTPUT_NAMES),
             dynamic_axes=dynamic,
             do_constant_folding=True,
@@ -119,7 +119,7 @@ def check_parity(
 ) -> ParityReport:
     pairs, failures, total = [], [], 0
     for name, image in images:
-        (ref,), (got,) = reference.raw([image]), candidate.raw([image])
+        (ref,), (got,) = reference.raw([image], score), candidate.raw([image], score)
         total += int((ref.scores >= score).sum())
         p, f = compare_raw(name, ref, got, score, box_iou, delta, mask_iou)
         pairs += p
@@ -154,7 +154,7 @@ def eager_torchvision_ms(checkpoint: Path, images: list[np.ndarray]) -> dict[str
 
     class Eager(Predictor):
         @torch.inference_mode()
-        def raw(self, imgs: list[np.ndarray]) -> list[RawDetections]:
+        def raw(self, imgs: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
             model([torch.from_numpy(img).permute(2, 0, 1).float().div(255) for img in imgs])
             return [RawDetections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 28, 28)), img.shape[:2]) for img in imgs]
 

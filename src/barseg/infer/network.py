@@ -19,6 +19,7 @@ import numpy as np
 from barseg.infer.predictor import RawDetections
 
 INPUT_NAME = "image"
+THRESHOLD_NAME = "score_threshold"  # scalar: detections at or below it are dropped in the graph
 OUTPUT_NAMES = ("boxes", "scores", "masks")  # (N, 4) input pixels, (N,), (N, M, M) probabilities
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from barseg.infer.network import INPUT_NAME, InputSpec, prepare_input, raw_detections
+from barseg.infer.network import INPUT_NAME, THRESHOLD_NAME, InputSpec, prepare_input, raw_detections
 from barseg.infer.predictor import Predictor, RawDetections
 
 SPEC_KEY = "barseg.input_spec"
@@ -48,11 +48,12 @@ class OnnxPredictor(Predictor):
             raise ValueError(f"{path}: no '{SPEC_KEY}' metadata; export it with `dvc repro export_onnx`")
         self.spec = InputSpec.from_json(meta[SPEC_KEY])
 
-    def raw(self, images: list[np.ndarray]) -> list[RawDetections]:
+    def raw(self, images: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
         """One image per run: the exported graph has batch size 1."""
         out = []
+        cut = np.array(score_threshold, np.float32)
         for image in images:
             batch, scale = prepare_input(image, self.spec)
-            boxes, scores, masks = self.session.run(None, {INPUT_NAME: batch})
+            boxes, scores, masks = self.session.run(None, {INPUT_NAME: batch, THRESHOLD_NAME: cut})
             out.append(raw_detections(boxes, scores, masks, scale, image.shape[:2]))
         return out

@@ -75,16 +75,16 @@ class Predictor(ABC):
         self.nested = nested
 
     @abstractmethod
-    def raw(self, images: list[np.ndarray]) -> list[RawDetections]:
-        """Run the network; detections in image pixels."""
+    def raw(self, images: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
+        """Run the network; detections scoring above ``score_threshold``, in image pixels."""
 
     def predict(
         self, images: list[np.ndarray], threshold: float | None = None, decode: bool = False
     ) -> list[Prediction]:
         """``decode``: also read each barcode (symbology and text) with zxing-cpp."""
         start = time.perf_counter()
-        raws = self.raw(images)
         cut = self.threshold if threshold is None else threshold
+        raws = self.raw(images, cut)
         predictions = []
         for raw, img in zip(raws, images, strict=True):
             detections = postprocess(raw, cut, self.mask_threshold, self.nested)

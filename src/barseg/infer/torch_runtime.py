@@ -51,13 +51,18 @@ def input_spec(model: MaskRCNN, fixed_size: bool = False) -> InputSpec:
 
 class DetectorCore(nn.Module):
     """Backbone + RPN + RoI heads of a Mask R-CNN on a prepared (N, 3, H, W) batch; the
-    padded size stands for every image's size, so the graph needs no per-image shapes."""
+    padded size stands for every image's size, so the graph needs no per-image shapes.
+
+    The score cut is an input, not the model's constant: the mask head, the costliest part
+    on a CPU, then runs only on detections the caller keeps (a service at 0.5 computes a few
+    masks; an AP evaluation at 0.05 computes up to a hundred)."""
 
     def __init__(self, model: MaskRCNN) -> None:
         super().__init__()
         self.backbone, self.rpn, self.roi_heads = model.backbone, model.rpn, model.roi_heads
 
-    def detect(self, batch: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    def detect(self, batch: torch.Tensor, score_threshold: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        self.roi_heads.score_thresh = score_threshold  # compared with `>` inside; traced as an input
         sizes = [(batch.shape[-2], batch.shape[-1]) for _ in range(batch.shape[0])]
         images = ImageList(batch, sizes)  # type: ignore[arg-type]
         features = self.backbone(batch)
@@ -65,9 +70,11 @@ class DetectorCore(nn.Module):
         detections, _ = self.roi_heads(features, proposals, images.image_sizes)
         return detections
 
-    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, batch: torch.Tensor, score_threshold: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One image: boxes (N, 4) in input pixels, scores (N,), masks (N, M, M)."""
-        (d,) = self.detect(batch)
+        (d,) = self.detect(batch, score_threshold)
         return d["boxes"], d["scores"], d["masks"][:, 0]
 
 
@@ -80,7 +87,7 @@ class TorchPredictor(Predictor):
         self.core = DetectorCore(model).to(self.device).eval()
 
     @torch.inference_mode()
-    def raw(self, images: list[np.ndarray]) -> list[RawDetections]:
+    def raw(self, images: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
         """One forward pass for the whole list: inputs padded to the largest of them."""
         prepared = [prepare_input(img, self.spec) for img in images]
         height = max(p.shape[2] for p, _ in prepared)
@@ -88,7 +95,7 @@ class TorchPredictor(Predictor):
         batch = torch.zeros((len(images), 3, height, width))
         for i, (p, _) in enumerate(prepared):
             batch[i, :, : p.shape[2], : p.shape[3]] = torch.from_numpy(p[0])
-        outputs = self.core.detect(batch.to(self.device))
+        outputs = self.core.detect(batch.to(self.device), torch.tensor(score_threshold))
         return [
             raw_detections(
                 o["boxes"].cpu().numpy(), o["scores"].cpu().numpy(), o["masks"].cpu().numpy(), scale, img.shape[:2]
