@@ -83,3 +83,17 @@ def test_the_score_threshold_is_a_graph_input(tiny_onnx: Path, tiny_images) -> N
     (high,) = onnx_p.raw([image], cut)
     assert 0 < len(high.scores) < len(low.scores)
     assert (high.scores > cut).all()
+
+
+def test_int8_variant_is_written_beside_and_never_replaces_fp32(tiny_onnx: Path, tiny_images, tmp_path: Path) -> None:
+    from barseg.export.onnx import quantize_int8
+
+    before = tiny_onnx.read_bytes()
+    int8 = quantize_int8(tiny_onnx, tmp_path / "model.int8.onnx", [img for _, img in tiny_images[:4]])
+    assert tiny_onnx.read_bytes() == before
+    ops = {n.op_type for n in onnx.load(str(int8)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    predictor = OnnxPredictor(int8, threads=1)
+    assert predictor.spec == OnnxPredictor(tiny_onnx).spec
+    (raw,) = predictor.raw([tiny_images[0][1]], 0.001)
+    assert raw.boxes.shape[1] == 4 and raw.masks.shape[1:] == (28, 28)

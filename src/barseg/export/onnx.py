@@ -197,7 +197,10 @@ def quantize_int8(onnx_in: Path, onnx_out: Path, calibration: list[np.ndarray]) 
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             image = next(self.images, None)
-            return None if image is None else {INPUT_NAME: prepare_input(image, spec)[0]}
+            if image is None:
+                return None
+            # A low cut, so the mask head sees many detections and is calibrated too.
+            return {INPUT_NAME: prepare_input(image, spec)[0], THRESHOLD_NAME: np.array(0.05, np.float32)}
 
     onnx_out.parent.mkdir(parents=True, exist_ok=True)
     quantize_static(
