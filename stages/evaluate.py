@@ -6,10 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
-from barseg.data.dataset import load_records
 from barseg.infer.runtimes import load_predictor
-from barseg.metrics.evaluation import evaluate_set
+from barseg.metrics.evaluation import evaluate_source
 from barseg.params import load_section
+
+HEADLINE = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate", "decode_rate", "ms_per_image_p50")
 
 
 def main() -> None:
@@ -21,20 +22,19 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_section("evaluate")
     predictor = load_predictor(args.model, threshold=cfg.threshold)
-    sets = {"test": load_records(args.test)}
+    sources = [{"name": "test", "coco": args.test}]
     for extra in cfg.extra_sets:
-        coco = Path(extra.coco)
-        if coco.is_file():
-            sets[extra.name] = load_records(coco)
+        paths = {k: Path(extra[k]) for k in ("coco", "decode_truth") if extra.get(k)}
+        if missing := [str(p) for p in paths.values() if not p.is_file()]:
+            print(f"evaluate: extra set '{extra.name}' skipped: {', '.join(missing)} not found")
         else:
-            print(f"evaluate: extra set '{extra.name}' skipped: {coco} not found")
+            sources.append({"name": extra.name, **paths})
     report = {}
-    for name, records in sets.items():
-        report[name] = evaluate_set(predictor, records, name, cfg.threshold, args.plots, cfg.overlays)
-        m = report[name]
-        print(
-            f"evaluate: {name}: recall@0.5 {m['recall@0.5']:.3f} precision@0.5 {m['precision@0.5']:.3f} segm_AP50 {m['segm_AP50']:.3f} detection_rate {m['detection_rate']:.3f} ({m['ms_per_image_p50']:.0f} ms/img)"
+    for source in sources:
+        m = report[source["name"]] = evaluate_source(
+            predictor, threshold=cfg.threshold, plots_dir=args.plots, overlays=cfg.overlays, decode=cfg.decode, **source
         )
+        print(f"evaluate: {source['name']}: " + ", ".join(f"{k} {m[k]:.3f}" for k in HEADLINE if k in m))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from barseg.data.dataset import load_records, read_rgb
+from barseg.data.dataset import read_rgb
 from barseg.data.formats import IMAGE_SUFFIXES
 from barseg.infer.overlay import draw_detections
 from barseg.infer.runtimes import RUNTIMES, load_predictor
-from barseg.metrics.evaluation import evaluate_set
+from barseg.metrics.evaluation import evaluate_source
 
 
 def _images(paths: list[Path]) -> list[Path]:
@@ -50,8 +50,17 @@ def predict(args: argparse.Namespace) -> None:
 
 def evaluate(args: argparse.Namespace) -> None:
     predictor = load_predictor(args.model, args.runtime, args.threshold)
-    records = load_records(args.coco, args.images)
-    metrics = evaluate_set(predictor, records, args.coco.parent.name, args.threshold, args.plots)
+    name = (args.coco or args.decode_truth).parent.name
+    metrics = evaluate_source(
+        predictor,
+        name,
+        args.threshold,
+        args.coco,
+        args.decode_truth,
+        args.plots,
+        decode=args.decode,
+        images=args.images,
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(metrics, indent=2) + "\n")
     json.dump(metrics, sys.stdout, indent=2)
@@ -75,7 +84,9 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=predict)
 
     e = sub.add_parser("evaluate", parents=[common], help="metrics of a labelled COCO set")
-    e.add_argument("--coco", type=Path, required=True, help="COCO annotations JSON")
+    e.add_argument("--coco", type=Path, help="COCO annotations JSON (segmentation metrics)")
+    e.add_argument("--decode-truth", type=Path, help="decode_truth.json: decode_rate over its images")
+    e.add_argument("--decode", action=argparse.BooleanOptionalAction, default=True, help="score decode_rate")
     e.add_argument("--images", type=Path, help="image folder (default: images/ beside the JSON, else its folder)")
     e.add_argument("--out", type=Path, required=True, help="metrics JSON")
     e.add_argument("--plots", type=Path, help="folder for the PR curve and worst-case overlays")
@@ -87,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if not 0.0 <= args.threshold <= 1.0:
         parser().error(f"--threshold must be within [0, 1], got {args.threshold}")
+    if args.command == "evaluate" and not (args.coco or args.decode_truth):
+        parser().error("evaluate needs --coco, --decode-truth or both")
     try:
         args.func(args)
     except (FileNotFoundError, ValueError) as exc:  # bad input: one clear line, no traceback

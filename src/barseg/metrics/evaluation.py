@@ -16,11 +16,13 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
-from barseg.data.dataset import read_rgb
+from barseg.data.dataset import load_records, read_rgb
 from barseg.data.formats import ImageRecord, rle_bytes, rle_str
+from barseg.infer.decode import decode_detections
 from barseg.infer.overlay import TRUTH_RGB, draw_detections, draw_polygons
 from barseg.infer.predictor import Prediction, Predictor
 from barseg.metrics.coco import coco_ap
+from barseg.metrics.decoding import decode_rate, expected_texts, load_decode_truth
 from barseg.metrics.matching import box_iou_matrix, greedy_match, mask_iou_matrix, modified_iou
 
 AP_SCORE_FLOOR = 0.05  # AP integrates over scores: keep low-confidence detections for it
@@ -41,16 +43,47 @@ class ImageResult:
         self.ious = mask_iou_matrix(masks, self.gt_rles)  # type: ignore[arg-type]
 
 
-def predict_records(predictor: Predictor, records: list[ImageRecord], desc: str) -> list[ImageResult]:
+def predict_records(
+    predictor: Predictor, records: list[ImageRecord], desc: str, decode_threshold: float | None = None
+) -> list[ImageResult]:
+    """Every detection down to ``AP_SCORE_FLOOR``; with ``decode_threshold``, those at or
+    above it are also read (as the service reads what it returns)."""
     results = []
     for i, record in enumerate(tqdm(records, desc=desc, unit="img", mininterval=2.0)):
         image = read_rgb(record.path)
         if i == 0:
             predictor.predict([image], threshold=AP_SCORE_FLOOR)  # warm-up: first call allocates
         (prediction,) = predictor.predict([image], threshold=AP_SCORE_FLOOR)
+        if decode_threshold is not None:
+            decode_detections(image, _kept(prediction, decode_threshold))
         gts = [rle_str(inst.to_rle(record.height, record.width)) for inst in record.instances]
         results.append(ImageResult(record, prediction, gts))
     return results
+
+
+def read_texts(results: list[ImageResult], threshold: float) -> dict[Path, list[str]]:
+    return {r.record.path: [d.text for d in _kept(r.prediction, threshold) if d.text] for r in results}
+
+
+def evaluate_decoding(
+    predictor: Predictor, truth: dict[Path, list[str]], threshold: float, desc: str
+) -> dict[str, Any]:
+    """``decode_rate`` over the images of a ``decode_truth.json`` (no masks needed)."""
+    read: dict[Path, list[str]] = {}
+    timings = []
+    for i, path in enumerate(tqdm(sorted(truth), desc=desc, unit="img", mininterval=2.0)):
+        image = read_rgb(path)
+        if i == 0:
+            predictor.predict([image], threshold=threshold)
+        (prediction,) = predictor.predict([image], threshold=threshold, decode=True)
+        read[path] = [d.text for d in prediction.detections if d.text]
+        timings.append(prediction.processing_time_ms)
+    return {
+        "decode_rate": decode_rate(truth, read),
+        "decode_images": len(truth),
+        "decode_instances": sum(len(t) for t in truth.values()),
+        "decode_ms_per_image_p50": float(np.percentile(timings, 50)),
+    }
 
 
 def _kept(prediction: Prediction, threshold: float) -> list[Any]:
@@ -168,16 +201,63 @@ def evaluate_set(
     threshold: float,
     plots_dir: Path | None,
     overlays: int = 8,
+    decode: bool = False,
 ) -> dict[str, Any]:
     """Metrics of one set; with ``plots_dir``, also its PR curve (``pr/<name>.json``) and
-    the worst ``overlays`` images (``worst/<name>/``).
+    the worst ``overlays`` images (``worst/<name>/``); with ``decode``, ``decode_rate``
+    against the annotations' ``attributes.text`` (every code must have one).
 
     The two are apart because overlays show the evaluation photos: DVC caches them, git
     must not hold them (the real sets are not ours to redistribute)."""
-    results = predict_records(predictor, records, desc=f"evaluate {name}")
+    expected = expected_texts(records) if decode else None
+    results = predict_records(predictor, records, f"evaluate {name}", threshold if decode else None)
     metrics = summarize(results, threshold)
+    if expected is not None:
+        metrics["decode_rate"] = decode_rate(expected, read_texts(results, threshold))
+        metrics["decode_instances"] = sum(len(t) for t in expected.values())
     if plots_dir is not None:
         (plots_dir / "pr").mkdir(parents=True, exist_ok=True)
         (plots_dir / "pr" / f"{name}.json").write_text(json.dumps(pr_curve(results), indent=1))
         worst_overlays(results, threshold, plots_dir / "worst" / name, overlays)
+    return metrics
+
+
+def has_texts(records: list[ImageRecord]) -> bool:
+    """Every code of the set carries its text, so ``decode_rate`` can be scored."""
+    return any(r.instances for r in records) and all(inst.text for r in records for inst in r.instances)
+
+
+def evaluate_source(
+    predictor: Predictor,
+    name: str,
+    threshold: float,
+    coco: Path | None = None,
+    decode_truth: Path | None = None,
+    plots_dir: Path | None = None,
+    overlays: int = 8,
+    decode: bool = True,
+    images: Path | None = None,
+) -> dict[str, Any]:
+    """One evaluation entry, as the evaluate stage and ``barseg evaluate`` both define it: a
+    COCO set (segmentation metrics; ``decode_rate`` from its texts when every code has one)
+    and/or a ``decode_truth.json`` (then ``decode_rate`` comes from it, over its images).
+    ``images``: the image folder of both, when not the default beside the file."""
+    if coco is None and decode_truth is None:
+        raise ValueError(f"{name}: give a COCO file, a decode_truth.json, or both")
+    metrics: dict[str, Any] = {}
+    if coco is not None:
+        records = load_records(coco, images)
+        metrics = evaluate_set(
+            predictor,
+            records,
+            name,
+            threshold,
+            plots_dir,
+            overlays,
+            decode and decode_truth is None and has_texts(records),
+        )
+    if decode and decode_truth is not None:
+        metrics.update(
+            evaluate_decoding(predictor, load_decode_truth(decode_truth, images), threshold, f"decode {name}")
+        )
     return metrics
