@@ -6,7 +6,7 @@ from pathlib import Path
 
 from barseg.infer.predictor import Predictor
 
-RUNTIME_BY_SUFFIX = {".ckpt": "torch", ".onnx": "onnx"}
+RUNTIME_BY_SUFFIX = {".ckpt": "torch", ".onnx": "onnx", ".engine": "trt"}
 RUNTIMES = ("torch", "onnx", "trt")
 
 
@@ -22,5 +22,9 @@ def load_predictor(model: Path, runtime: str | None = None, threshold: float = 0
         from barseg.infer.onnx_runtime import OnnxPredictor
 
         return OnnxPredictor(model, threshold)
+    if runtime == "trt":
+        from barseg.infer.trt_runtime import TrtPredictor  # tensorrt only when asked for
+
+        return TrtPredictor(model, threshold)
     known = ", ".join(f"{s} ({r})" for s, r in RUNTIME_BY_SUFFIX.items())
     raise ValueError(f"--model {model}: no runtime for this file (runtime {runtime!r}); supported: {known}")
