@@ -32,6 +32,7 @@ class Detection:
     mask: dict[str, Any] | None = None  # COCO RLE, string counts
     symbology: str | None = None
     text: str | None = None
+    source: str = "model"  # "reader": a code zxing-cpp read in the whole photo that no detection covers
 
     def to_json(self, with_mask: bool = False) -> dict[str, Any]:
         out = asdict(self)
@@ -81,7 +82,8 @@ class Predictor(ABC):
     def predict(
         self, images: list[np.ndarray], threshold: float | None = None, decode: bool = False
     ) -> list[Prediction]:
-        """``decode``: also read each barcode (symbology and text) with zxing-cpp."""
+        """``decode``: also read each barcode (symbology and text) with zxing-cpp, and add
+        the codes a whole-photo read finds outside every detection (``source: reader``)."""
         start = time.perf_counter()
         cut = self.threshold if threshold is None else threshold
         raws = self.raw(images, cut)
@@ -89,9 +91,9 @@ class Predictor(ABC):
         for raw, img in zip(raws, images, strict=True):
             detections = postprocess(raw, cut, self.mask_threshold, self.nested)
             if decode:
-                from barseg.infer.decode import decode_detections  # zxing-cpp only when asked for
+                from barseg.infer.decode import decode_prediction  # zxing-cpp only when asked for
 
-                decode_detections(img, detections)
+                detections += decode_prediction(img, detections)
             predictions.append(Prediction(detections, (img.shape[1], img.shape[0])))
         elapsed = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for prediction in predictions:

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from barseg.data.dataset import load_records, read_rgb
 from barseg.data.formats import ImageRecord, rle_bytes, rle_str
-from barseg.infer.decode import decode_detections
+from barseg.infer.decode import decode_prediction
 from barseg.infer.overlay import TRUTH_RGB, draw_detections, draw_polygons
 from barseg.infer.predictor import Prediction, Predictor
 from barseg.metrics.coco import coco_ap
@@ -34,6 +34,7 @@ class ImageResult:
     record: ImageRecord
     prediction: Prediction  # every detection down to AP_SCORE_FLOOR, by falling score
     gt_rles: list[dict[str, Any]]
+    reader_texts: list[str] = field(default_factory=list)  # whole-photo reads outside every kept detection
     ious: np.ndarray = field(init=False)  # (detections, ground truths) mask IoUs, once
 
     def __post_init__(self) -> None:
@@ -47,22 +48,22 @@ def predict_records(
     predictor: Predictor, records: list[ImageRecord], desc: str, decode_threshold: float | None = None
 ) -> list[ImageResult]:
     """Every detection down to ``AP_SCORE_FLOOR``; with ``decode_threshold``, those at or
-    above it are also read (as the service reads what it returns)."""
+    above it are also read, and a whole-photo read adds what they miss, as the service
+    does. The reader's extra codes count for ``decode_rate`` only, never for the masks."""
     results = []
     for i, record in enumerate(tqdm(records, desc=desc, unit="img", mininterval=2.0)):
         image = read_rgb(record.path)
         if i == 0:
             predictor.predict([image], threshold=AP_SCORE_FLOOR)  # warm-up: first call allocates
         (prediction,) = predictor.predict([image], threshold=AP_SCORE_FLOOR)
-        if decode_threshold is not None:
-            decode_detections(image, _kept(prediction, decode_threshold))
+        extra = decode_prediction(image, _kept(prediction, decode_threshold)) if decode_threshold is not None else []
         gts = [rle_str(inst.to_rle(record.height, record.width)) for inst in record.instances]
-        results.append(ImageResult(record, prediction, gts))
+        results.append(ImageResult(record, prediction, gts, [d.text for d in extra if d.text]))
     return results
 
 
 def read_texts(results: list[ImageResult], threshold: float) -> dict[Path, list[str]]:
-    return {r.record.path: [d.text for d in _kept(r.prediction, threshold) if d.text] for r in results}
+    return {r.record.path: [d.text for d in _kept(r.prediction, threshold) if d.text] + r.reader_texts for r in results}
 
 
 def evaluate_decoding(
