@@ -22,17 +22,17 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_section("evaluate")
     predictor = load_predictor(args.model, threshold=cfg.threshold)
-    sources = [{"name": "test", "coco": args.test}]
+    sources = [{"name": "test", "coco": args.test, "decode": cfg.decode and cfg.decode_test}]
     for extra in cfg.extra_sets:
         paths = {k: Path(extra[k]) for k in ("coco", "decode_truth") if extra.get(k)}
         if missing := [str(p) for p in paths.values() if not p.is_file()]:
             print(f"evaluate: extra set '{extra.name}' skipped: {', '.join(missing)} not found")
         else:
-            sources.append({"name": extra.name, **paths})
+            sources.append({"name": extra.name, "decode": cfg.decode, **paths})
     report = {}
     for source in sources:
         m = report[source["name"]] = evaluate_source(
-            predictor, threshold=cfg.threshold, plots_dir=args.plots, overlays=cfg.overlays, decode=cfg.decode, **source
+            predictor, threshold=cfg.threshold, plots_dir=args.plots, overlays=cfg.overlays, **source
         )
         print(f"evaluate: {source['name']}: " + ", ".join(f"{k} {m[k]:.3f}" for k in HEADLINE if k in m))
     args.out.parent.mkdir(parents=True, exist_ok=True)
