@@ -30,7 +30,14 @@ MOTO_VENV = Path(os.environ.get("BARSEG_MOTO_VENV", REPO / ".cache" / "moto-venv
 def run(
     cmd: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: int = 600, stdout_only: bool = False
 ) -> str:
-    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1", **(env or {})}
+    full_env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "DVC_NO_ANALYTICS": "1",
+        "BENTOML_DO_NOT_TRACK": "true",
+        "BENTOML_HOME": str(cwd.parent / "bentoml-home"),  # the package stage's store: never ~/bentoml
+        **(env or {}),
+    }
     result = subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, f"{' '.join(cmd)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout if stdout_only else result.stdout + result.stderr
@@ -96,6 +103,13 @@ def test_repro_builds_every_stage_then_has_nothing_to_do(tiny_repo: Path) -> Non
                 "mean_iou", "modified_iou", "detection_rate", "ms_per_image_p50", "ms_per_image_p95", "images", "instances"):  # fmt: skip
         assert key in report["test"]
     assert (tiny_repo / "metrics/evaluate/plots/pr/test.json").is_file()
+    export = json.loads((tiny_repo / "metrics/export.json").read_text())
+    assert export["parity"]["passed"] and (tiny_repo / "models/model.onnx").is_file()
+    assert "onnxruntime" in export["ms_per_image"] and "torchvision_eager" in export["ms_per_image"]
+    assert "TensorRT" in (tiny_repo / "models/trt/SKIPPED.md").read_text()  # no GPU/TensorRT in CI
+    assert (tiny_repo / "models/trt/model.trt.onnx").is_file()  # the surgered graph is built anyway
+    bento = json.loads((tiny_repo / "models/bento.json").read_text())
+    assert bento["tag"].startswith("barcode_segmenter:") and (tiny_repo / "models/barcode_segmenter.bento").is_file()
     assert (tiny_repo / "metrics/evaluate/plots/worst/test").is_dir()
     ignored = subprocess.run(["git", "check-ignore", "-q", "metrics/evaluate/plots/worst"], cwd=tiny_repo)
     assert ignored.returncode == 0  # overlays show evaluation photos: DVC caches them, git must not

@@ -1,0 +1,229 @@
+"""The BentoML service: ``POST /predict`` (detections as JSON) and ``POST /visualize`` (a PNG
+overlay) over the model the ``package`` stage stored.
+
+Two services, because BentoML batches only an API with a single argument:
+``BarcodeSegmenter`` is the public one (reads and checks uploads, draws overlays, counts
+metrics) and sends each image, with its threshold and decode flag, to ``Detector``, whose
+``detect`` is batchable: under concurrent load BentoML hands it several images per call and
+the ``Predictor`` runs them together. ``bentoml serve`` runs the two in separate processes.
+
+The model comes from the Bento's build argument ``model`` (a model tag; ``package`` sets it),
+else ``barcode_segmenter:latest``; its metadata holds the settings (``ServeSettings``). The
+service imports ``barseg.infer`` and nothing of training.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+import anyio
+import bentoml
+import numpy as np
+from bentoml.exceptions import BentoMLException, InvalidArgument, NotFound
+from bentoml.models import BentoModel
+from PIL import Image
+from pydantic import Field
+
+from barseg.infer.overlay import draw_detections
+from barseg.infer.predictor import Detection, Predictor
+from barseg.infer.runtimes import load_predictor
+from barseg.serve.asgi import FlatErrors, PayloadTooLarge, RequestGuard, form_fields
+from barseg.serve.images import ImageError, ImageTooLarge, decode_image
+from barseg.serve.settings import ServeSettings
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "barcode_segmenter:latest"
+# Inside the BentoML model, best first: the TensorRT engine needs TensorRT and an NVIDIA GPU.
+MODEL_FILES = (("model.engine", "trt"), ("model.onnx", "onnx"), ("model.ckpt", "torch"))
+
+
+def stored_model(tag: str) -> bentoml.Model:
+    try:
+        return bentoml.models.get(tag)
+    except NotFound as exc:
+        raise BentoMLException(
+            f"no BentoML model {tag!r} in this store: run `dvc repro package`, or `bentoml import` the Bento"
+        ) from exc
+
+
+MODEL = stored_model(getattr(bentoml.use_arguments(), "model", DEFAULT_MODEL))
+SETTINGS = ServeSettings.from_mapping(MODEL.info.metadata).with_environment()
+
+
+@dataclass(frozen=True)
+class Metrics:
+    detections: Any  # prometheus_client.Histogram
+    decoded: Any  # prometheus_client.Counter
+    inference: Any  # prometheus_client.Histogram
+
+
+@functools.cache
+def metrics() -> Metrics:
+    """Created on first use, in the worker: ``prometheus_client`` must be imported after
+    BentoML has set up its multiprocess directory, or ``/metrics`` never sees these."""
+    import prometheus_client
+
+    return Metrics(
+        detections=prometheus_client.Histogram(
+            "barseg_detections_per_image",
+            "Barcodes found per image",
+            buckets=(0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 100),
+        ),
+        decoded=prometheus_client.Counter("barseg_decoded", "Barcodes read (symbology and text) by zxing-cpp"),
+        inference=prometheus_client.Histogram(
+            "barseg_inference_seconds",
+            "Wall time of one Predictor call (a batch of images)",
+            ["runtime"],
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+        ),
+    )
+
+
+def open_predictor(folder: Path, settings: ServeSettings) -> tuple[Predictor, str]:
+    """The best runtime this machine can run for the model files in ``folder``, with
+    ``settings.threads`` CPU threads (0: the runtime's default)."""
+    for name, runtime in MODEL_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        if runtime == "trt":
+            if find_spec("tensorrt") is None:
+                logger.info("%s: TensorRT is not installed; using the next model file", path)
+                continue
+            try:
+                return load_predictor(path, runtime, settings.threshold), runtime
+            except Exception as exc:  # no NVIDIA GPU, or an engine built for another GPU/TensorRT
+                logger.warning("%s: TensorRT cannot run it (%s); using the next model file", path, exc)
+                continue
+        if runtime == "onnx":  # load_predictor has no thread count; ONNX Runtime takes it per session
+            from barseg.infer.onnx_runtime import OnnxPredictor
+
+            return OnnxPredictor(path, settings.threshold, threads=settings.threads), runtime
+        if settings.threads:
+            import torch
+
+            torch.set_num_threads(settings.threads)
+        return load_predictor(path, runtime, settings.threshold), runtime
+    raise FileNotFoundError(f"{folder}: none of {', '.join(n for n, _ in MODEL_FILES)}")
+
+
+def batch_api() -> Any:
+    """``detect``'s decorator: batchable unless batching is off (BentoML needs a batch size
+    of 2 or more, so 'off' is a plain API that gets one request per call)."""
+    if SETTINGS.batching:
+        return bentoml.api(
+            batchable=True, max_batch_size=SETTINGS.max_batch_size, max_latency_ms=SETTINGS.max_latency_ms
+        )
+    return bentoml.api()
+
+
+@bentoml.service(name="detector", workers=1)
+class Detector:
+    """Holds the model; one call runs a batch of jobs ``{"image", "threshold", "decode"}``."""
+
+    model = BentoModel(MODEL.tag)
+
+    def __init__(self) -> None:
+        self.predictor, self.runtime = open_predictor(Path(self.model.path), SETTINGS)
+        logger.info("model %s: %s runtime, batching %s", MODEL.tag, self.runtime, SETTINGS.batching)
+
+    @batch_api()
+    def detect(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One ``Prediction.to_json()`` per job. Jobs sharing a threshold and decode flag (the
+        usual case: the defaults) run as one batch through the Predictor."""
+        groups: dict[tuple[float, bool], list[int]] = defaultdict(list)
+        for i, job in enumerate(jobs):
+            groups[(job["threshold"], job["decode"])].append(i)
+        results: list[dict[str, Any]] = [{} for _ in jobs]
+        for (threshold, decode), indices in groups.items():
+            start = time.perf_counter()
+            predictions = self.predictor.predict([jobs[i]["image"] for i in indices], threshold, decode)
+            metrics().inference.labels(self.runtime).observe(time.perf_counter() - start)
+            for i, prediction in zip(indices, predictions, strict=True):
+                results[i] = prediction.to_json()
+        return results
+
+
+THRESHOLD = Field(default=None, ge=0.0, le=1.0, description="score cut in [0, 1]; default: the model's setting")
+DECODE = Field(default=None, description="also read each barcode (symbology, text); default: the model's setting")
+
+
+@bentoml.service(name=MODEL.tag.name)
+class BarcodeSegmenter:
+    """Barcode instance segmentation: polygons, rotated boxes and decoded text per photo."""
+
+    detector = bentoml.depends(Detector)
+
+    def __init__(self) -> None:
+        self.settings = SETTINGS
+
+    async def run(self, image: Path, threshold: float | None, decode: bool | None) -> tuple[np.ndarray, dict[str, Any]]:
+        """The upload as RGB and its ``Prediction`` JSON; bad uploads raise 4xx errors."""
+        try:
+            rgb = await anyio.to_thread.run_sync(read_image, image, self.settings.max_pixels)
+        except ImageTooLarge as exc:
+            raise PayloadTooLarge(f"image: {exc}") from exc
+        except ImageError as exc:
+            raise InvalidArgument(f"image: {exc}") from exc
+        job = {
+            "image": rgb,
+            "threshold": self.settings.threshold if threshold is None else threshold,
+            "decode": self.settings.decode if decode is None else decode,
+        }
+        prediction = await self.detect(job)
+        m = metrics()
+        m.detections.observe(prediction["num_detections"])
+        m.decoded.inc(sum(d["text"] is not None for d in prediction["detections"]))
+        return rgb, prediction
+
+    async def detect(self, job: dict[str, Any]) -> dict[str, Any]:
+        """The Detector's answer for one job. Retried once when the connection breaks: BentoML
+        1.4's client between services keeps idle connections 15 s, the Detector's server 5 s,
+        so the first call after a pause can hit a closed one (bentoml/BentoML#4971). Detection
+        has no side effects, so the retry is safe."""
+        try:
+            (prediction,) = await self.detector.to_async.detect([job])
+        except aiohttp.ClientConnectionError as exc:
+            if isinstance(exc, TimeoutError):
+                raise
+            logger.info("detector connection broke (%s); retrying once", exc)
+            (prediction,) = await self.detector.to_async.detect([job])
+        return prediction
+
+    @bentoml.api(route="/predict")
+    async def predict(
+        self, image: Path, confidence_threshold: float | None = THRESHOLD, decode: bool | None = DECODE
+    ) -> dict[str, Any]:
+        """Detections in one photo (multipart field ``image``): ``num_detections``,
+        ``detections`` (score, bbox, polygon, rotated_box, symbology, text), ``image_size``
+        [w, h], ``processing_time_ms``."""
+        _, prediction = await self.run(image, confidence_threshold, decode)
+        return prediction
+
+    @bentoml.api(route="/visualize")
+    async def visualize(
+        self, image: Path, confidence_threshold: float | None = THRESHOLD, decode: bool | None = DECODE
+    ) -> Image.Image:
+        """The photo as PNG with each detection's polygon, score and decoded text drawn."""
+        rgb, prediction = await self.run(image, confidence_threshold, decode)
+        detections = [Detection(**d) for d in prediction["detections"]]
+        overlay = await anyio.to_thread.run_sync(draw_detections, rgb, detections)
+        return Image.fromarray(overlay)
+
+
+def read_image(path: Path, max_pixels: int) -> np.ndarray:
+    return decode_image(path.read_bytes(), max_pixels)
+
+
+PUBLIC = cast("bentoml.Service[BarcodeSegmenter]", BarcodeSegmenter)  # type checkers ignore class decorators
+PUBLIC.add_asgi_middleware(FlatErrors)
+PUBLIC.add_asgi_middleware(RequestGuard, max_bytes=SETTINGS.max_upload_bytes, forms=form_fields(PUBLIC.apis))

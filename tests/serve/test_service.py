@@ -1,0 +1,190 @@
+"""The service in-process (BentoML's ASGI app under Starlette's test client): the JSON of
+DESIGN §5, the PNG overlay, converted uploads, and a named 4xx for every bad input."""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+from PIL import Image
+from starlette.testclient import TestClient
+
+from barseg.infer.predictor import Predictor, RawDetections
+from tests.serve.conftest import SETTINGS, BadRequest, bad_requests, barcode_photo, encode
+
+RESPONSE_KEYS = {"num_detections", "detections", "image_size", "processing_time_ms"}
+DETECTION_KEYS = {"score", "bbox", "polygon", "rotated_box", "symbology", "text"}
+
+
+@pytest.fixture(scope="module")
+def client(service: ModuleType) -> Iterator[TestClient]:
+    with TestClient(service.BarcodeSegmenter.to_asgi()) as test_client:
+        yield test_client
+
+
+def post(client: TestClient, data: bytes, route: str = "/predict", **fields: str) -> dict:
+    response = client.post(route, files={"image": ("photo", data), **{k: (None, v) for k, v in fields.items()}})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_settings_come_from_the_model(service: ModuleType) -> None:
+    assert service.SETTINGS == SETTINGS
+    assert str(service.MODEL.tag).startswith("barcode_segmenter:")
+
+
+def test_predict_answers_the_design_json(client: TestClient, photo_jpeg: bytes) -> None:
+    body = post(client, photo_jpeg, confidence_threshold="0")
+    assert set(body) == RESPONSE_KEYS
+    assert body["image_size"] == [320, 240]
+    assert body["num_detections"] == len(body["detections"]) > 0
+    for detection in body["detections"]:
+        assert set(detection) >= DETECTION_KEYS  # DESIGN §5 (the Predictor may add keys)
+        assert len(detection["bbox"]) == 4 and 3 <= len(detection["polygon"]) <= 16
+        assert set(detection["rotated_box"]) == {"center", "size", "angle"}
+    assert body["processing_time_ms"] > 0
+
+
+def test_threshold_field_and_default(client: TestClient, photo_jpeg: bytes) -> None:
+    everything = post(client, photo_jpeg, confidence_threshold="0")
+    default = post(client, photo_jpeg)  # the model's threshold, 0.5
+    assert default == {
+        **post(client, photo_jpeg, confidence_threshold="0.5"),
+        "processing_time_ms": default["processing_time_ms"],
+    }
+    assert post(client, photo_jpeg, confidence_threshold="1")["num_detections"] == 0
+    assert all(d["score"] >= 0.5 for d in default["detections"])
+    assert default["num_detections"] <= everything["num_detections"]
+
+
+def test_decode_field_is_accepted(client: TestClient, photo_jpeg: bytes) -> None:
+    body = post(client, photo_jpeg, confidence_threshold="0", decode="true")
+    assert body["num_detections"] > 0
+
+
+def test_visualize_answers_a_png_of_the_photo(client: TestClient, photo_jpeg: bytes) -> None:
+    response = client.post("/visualize", files={"image": ("photo", photo_jpeg), "confidence_threshold": (None, "0")})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/png"
+    overlay = np.asarray(Image.open(io.BytesIO(response.content)))
+    assert overlay.shape == (240, 320, 3)
+    red = (overlay[..., 0] > 200) & (overlay[..., 1] < 60) & (overlay[..., 2] < 60)
+    assert red.any()  # polygons are drawn on a black-and-white photo
+
+
+def converted_uploads() -> list[tuple[str, bytes, list[int]]]:
+    rgb = barcode_photo(size=(280, 160))
+    grey = rgb[..., 0]
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    rgba = np.dstack([rgb, np.full(grey.shape, 255, np.uint8)])
+    rgba[:, :10, 3] = 0
+    return [
+        ("16-bit grey PNG", encode(Image.fromarray(grey.astype(np.uint16) * 257), "PNG"), [280, 160]),
+        ("CMYK JPEG", encode(Image.fromarray(rgb).convert("CMYK"), "JPEG"), [280, 160]),
+        ("palette GIF", encode(Image.fromarray(rgb).convert("P"), "GIF", transparency=0), [280, 160]),
+        ("RGBA PNG", encode(Image.fromarray(rgba, "RGBA"), "PNG"), [280, 160]),
+        ("grey+alpha PNG", encode(Image.fromarray(rgba, "RGBA").convert("LA"), "PNG"), [280, 160]),
+        ("EXIF-rotated JPEG", encode(Image.fromarray(rgb), "JPEG", exif=exif), [160, 280]),
+        ("TIFF", encode(Image.fromarray(rgb), "TIFF"), [280, 160]),
+        ("WebP", encode(Image.fromarray(rgb), "WEBP"), [280, 160]),
+    ]
+
+
+@pytest.mark.parametrize(("kind", "data", "size"), converted_uploads(), ids=lambda v: v if isinstance(v, str) else "")
+def test_uploads_in_other_modes_are_converted(client: TestClient, kind: str, data: bytes, size: list[int]) -> None:
+    assert post(client, data, confidence_threshold="0")["image_size"] == size
+
+
+def test_every_bad_input_is_a_named_4xx_and_serving_goes_on(client: TestClient, photo_jpeg: bytes) -> None:
+    cases: list[BadRequest] = bad_requests(photo_jpeg, SETTINGS.max_pixels, SETTINGS.max_upload_bytes)
+    for case in cases:
+        for route in ("/predict", "/visualize"):
+            response = client.post(route, **case.request)
+            assert response.status_code == case.status, (case.name, route, response.text)
+            body = response.json()
+            assert isinstance(body, dict) and "error" in body, (case.name, body)  # an object, never BentoML's list
+            assert case.reason in response.text, (case.name, body)
+            assert "Traceback" not in response.text
+        assert post(client, photo_jpeg)["image_size"] == [320, 240], case.name
+
+
+def test_requests_are_counted_in_our_metrics(client: TestClient, photo_jpeg: bytes) -> None:
+    """In-process, BentoML's /metrics needs the server's multiprocess directory; the
+    served test reads them there. Here: the registry they live in."""
+    import prometheus_client
+
+    def sample(name: str, **labels: str) -> float:
+        return prometheus_client.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = sample("barseg_detections_per_image_count"), sample("barseg_inference_seconds_count", runtime="torch")
+    detections = post(client, photo_jpeg, confidence_threshold="0")["num_detections"]
+    assert sample("barseg_detections_per_image_count") == before[0] + 1
+    assert sample("barseg_detections_per_image_sum") >= detections
+    assert sample("barseg_inference_seconds_count", runtime="torch") == before[1] + 1
+
+
+class BoxPredictor(Predictor):
+    """A 'network' that finds one code filling ``box`` in every image, with ``score``, and
+    records how many images each call got."""
+
+    def __init__(self, box: tuple[float, float, float, float], score: float = 0.9) -> None:
+        super().__init__()
+        self.box, self.score = box, score
+        self.batches: list[int] = []
+
+    def raw(self, images: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
+        self.batches.append(len(images))
+        return [
+            RawDetections(
+                np.array([self.box], np.float32),
+                np.array([self.score]),
+                np.ones((1, 28, 28), np.float32),
+                image.shape[:2],
+            )
+            for image in images
+        ]
+
+
+def test_detector_runs_a_batch_per_threshold_and_decode_flag(service: ModuleType) -> None:
+    detector = service.Detector()
+    photo = barcode_photo()
+    code = np.argwhere(photo[..., 0] < 128)
+    (y0, x0), (y1, x1) = code.min(axis=0), code.max(axis=0)
+    detector.predictor = BoxPredictor((x0 - 12.0, y0 - 12.0, x1 + 12.0, y1 + 12.0))
+    jobs = [
+        {"image": photo, "threshold": 0.5, "decode": False},
+        {"image": photo, "threshold": 0.95, "decode": False},  # above the score: nothing
+        {"image": photo, "threshold": 0.5, "decode": False},
+        {"image": photo, "threshold": 0.5, "decode": True},
+    ]
+    results = detector.detect(jobs)
+    assert sorted(detector.predictor.batches) == [1, 1, 2]  # jobs 0 and 2 ran together
+    assert [r["num_detections"] for r in results] == [1, 0, 1, 1]
+    assert results[0]["detections"][0]["text"] is None
+    decoded = results[3]["detections"][0]
+    assert (decoded["symbology"], decoded["text"]) == ("EAN13", "4006381333931")
+
+
+def test_model_file_choice_falls_back_from_an_unusable_engine(
+    service: ModuleType,
+    tiny_checkpoint: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    (tmp_path / "model.engine").write_bytes(b"not a TensorRT engine")
+    shutil.copyfile(tiny_checkpoint, tmp_path / "model.ckpt")
+    assert service.open_predictor(tmp_path, SETTINGS)[1] == "torch"
+    monkeypatch.setattr(service, "find_spec", lambda name: object())  # as if TensorRT were installed
+    with caplog.at_level(logging.WARNING):
+        assert service.open_predictor(tmp_path, SETTINGS)[1] == "torch"
+    assert "TensorRT cannot run it" in caplog.text
+    with pytest.raises(FileNotFoundError, match=r"model\.onnx"):
+        service.open_predictor(tmp_path / "elsewhere", SETTINGS)
