@@ -251,3 +251,15 @@ def test_a_code_no_detection_covers_comes_back_from_the_whole_photo_read() -> No
     assert cv2.pointPolygonTest(np.asarray(extra[0].polygon, np.float32), tuple(polygons[1].mean(axis=0)), False) >= 0
     both = [_mask_detection(p, scene.shape[:2]) for p in polygons]
     assert decode_prediction(scene, both) == []  # nothing twice
+
+
+def test_a_detection_its_crops_cannot_read_takes_the_whole_photo_read_inside_it(monkeypatch) -> None:
+    import barseg.infer.decode as decode
+
+    scene, symbols, polygons = _neighbours()
+    detections = [_mask_detection(p, scene.shape[:2]) for p in polygons]
+    monkeypatch.setattr(decode, "decode_region", lambda gray, detection: None)  # every crop fails
+    extra = decode.decode_prediction(scene, detections)
+    assert extra == []  # both codes lie inside a detection: no extra detections
+    for detection, symbol in zip(detections, symbols, strict=True):
+        _assert_read(detection, symbol)

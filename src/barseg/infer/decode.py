@@ -214,15 +214,23 @@ def decode_detections(image: np.ndarray, detections: list[Detection]) -> None:
 
 
 def decode_prediction(image: np.ndarray, detections: list[Detection]) -> list[Detection]:
-    """Read each detection (in place), then zxing-cpp on the whole photo: codes it reads
-    whose centre lies outside every detection come back as extra detections with
-    ``source="reader"`` and score 1.0 (a read that passed the symbology's checks), so a
-    code the network missed but a classical reader sees is still returned."""
+    """Read each detection (in place), then zxing-cpp on the whole photo, so the pipeline
+    reads at least what a classical reader does: a whole-photo read inside a detection whose
+    crops did not read gives that detection its text; one outside every detection comes back
+    as an extra detection with ``source="reader"`` and score 1.0 (a read that passed the
+    symbology's checks: a code the network missed)."""
     decode_detections(image, detections)
-    outlines = [np.asarray(d.polygon, np.float32) for d in detections if len(d.polygon) >= 3]
+    outlined = [(d, np.asarray(d.polygon, np.float32)) for d in detections if len(d.polygon) >= 3]
     extra = []
     for read in read_image(image):
-        if any(cv2.pointPolygonTest(outline, read.center, False) >= 0 for outline in outlines):
+        inside = [d for d, outline in outlined if cv2.pointPolygonTest(outline, read.center, False) >= 0]
+        if any(d.text == read.text for d in inside):
+            continue
+        unread = [d for d in inside if d.text is None]
+        if unread:
+            unread[0].symbology, unread[0].text = read.symbology, read.text
+            continue
+        if inside:  # inside a detection that read another code: two codes under one mask
             continue
         detection = detection_from_polygon(np.asarray(read.corners), score=1.0)
         detection.symbology, detection.text, detection.source = read.symbology, read.text, "reader"

@@ -104,15 +104,7 @@ def open_predictor(folder: Path, settings: ServeSettings) -> tuple[Predictor, st
             except Exception as exc:  # no NVIDIA GPU, or an engine built for another GPU/TensorRT
                 logger.warning("%s: TensorRT cannot run it (%s); using the next model file", path, exc)
                 continue
-        if runtime == "onnx":  # load_predictor has no thread count; ONNX Runtime takes it per session
-            from barseg.infer.onnx_runtime import OnnxPredictor
-
-            return OnnxPredictor(path, settings.threshold, threads=settings.threads), runtime
-        if settings.threads:
-            import torch
-
-            torch.set_num_threads(settings.threads)
-        return load_predictor(path, runtime, settings.threshold), runtime
+        return load_predictor(path, runtime, settings.threshold, settings.threads), runtime
     raise FileNotFoundError(f"{folder}: none of {', '.join(n for n, _ in MODEL_FILES)}")
 
 
