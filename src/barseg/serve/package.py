@@ -113,7 +113,7 @@ def package(
     bento = build_bento(name, model, bentofile, build_ctx)
     archive.parent.mkdir(parents=True, exist_ok=True)
     archive.unlink(missing_ok=True)
-    bentoml.bentos.export_bento(bento, str(archive))
+    bentoml.bentos.export_bento(bento, str(archive.resolve()))  # a relative path is taken from / by fsspec
     report = {
         "tag": str(bento),
         "model_tag": str(model),
