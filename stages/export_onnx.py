@@ -40,9 +40,10 @@ def export_report(args: argparse.Namespace, cfg: Any, threshold: float) -> dict[
     if not cfg.int8:
         (args.quantized / "README.md").write_text("int8 variant off (params.yaml export.int8: false)\n")
         return report
-    int8 = quantize_int8(
-        args.out, args.quantized / "model.int8.onnx", [read_rgb(r.path) for r in val[-cfg.calibration_images :]]
-    )
+    if cfg.calibration_images < 1:
+        raise ValueError(f"params.yaml export.calibration_images: must be at least 1, got {cfg.calibration_images}")
+    calibration = [read_rgb(r.path) for r in val[len(val) - cfg.calibration_images :]]
+    int8 = quantize_int8(args.out, args.quantized / "model.int8.onnx", calibration)
     test = load_records(args.test)
     fp32_m = evaluate_set(OnnxPredictor(args.out, threshold, cfg.threads), test, "test", threshold, None)
     int8_m = evaluate_set(OnnxPredictor(int8, threshold, cfg.threads), test, "test", threshold, None)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
@@ -122,3 +123,18 @@ def tiny_checkpoint(tiny_processed: Path, tmp_path_factory: pytest.TempPathFacto
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
     torch.save({"hyper_parameters": {"model_cfg": OmegaConf.to_container(cfg)}, "state_dict": state}, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_images(tiny_processed: Path) -> list[tuple[str, np.ndarray]]:
+    from barseg.data.dataset import load_records, read_rgb
+
+    records = load_records(tiny_processed / "train.json") + load_records(tiny_processed / "val.json")
+    return [(Path(r.path).name, read_rgb(r.path)) for r in records[:8]]
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_checkpoint: Path, tiny_images: list[tuple[str, np.ndarray]]) -> Path:
+    from barseg.export.onnx import export_onnx
+
+    return export_onnx(tiny_checkpoint, tiny_checkpoint.with_suffix(".onnx"), tiny_images[0][1])

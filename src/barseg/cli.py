@@ -31,10 +31,21 @@ def _images(paths: list[Path]) -> list[Path]:
     return out
 
 
+def overlay_name(path: Path, taken: set[str]) -> str:
+    """``<stem>.png``, numbered when another image (``a/x.jpg`` and ``b/x.jpg``, ``x.jpg`` and
+    ``x.png``) already took it, so no overlay overwrites another."""
+    name, n = f"{path.stem}.png", 1
+    while name in taken:
+        name, n = f"{path.stem}_{n}.png", n + 1
+    taken.add(name)
+    return name
+
+
 def predict(args: argparse.Namespace) -> None:
     predictor = load_predictor(args.model, args.runtime, args.threshold)
     paths = _images(args.images)
     results = {}
+    written: set[str] = set()
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 2, file=sys.stderr):
@@ -43,7 +54,8 @@ def predict(args: argparse.Namespace) -> None:
         results[str(path)] = prediction.to_json()
         if args.out:
             overlay = draw_detections(image, prediction.detections)
-            cv2.imwrite(str(args.out / f"{path.stem}.png"), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+            name = overlay_name(path, written)
+            cv2.imwrite(str(args.out / name), cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
     json.dump(results, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
@@ -102,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         parser().error("evaluate needs --coco, --decode-truth or both")
     try:
         args.func(args)
-    except (FileNotFoundError, ValueError) as exc:  # bad input: one clear line, no traceback
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:  # bad input or setup: one clear line, no traceback
         print(f"barseg: error: {exc}", file=sys.stderr)
         sys.exit(2)
 

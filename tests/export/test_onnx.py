@@ -97,3 +97,13 @@ def test_int8_variant_is_written_beside_and_never_replaces_fp32(tiny_onnx: Path,
     assert predictor.spec == OnnxPredictor(tiny_onnx).spec
     (raw,) = predictor.raw([tiny_images[0][1]], 0.001)
     assert raw.boxes.shape[1] == 4 and raw.masks.shape[1:] == (28, 28)
+
+
+def test_a_batch_gives_each_image_what_it_gets_alone(tiny_checkpoint: Path, tiny_images) -> None:
+    torch_p = TorchPredictor(tiny_checkpoint)
+    small = np.ascontiguousarray(tiny_images[1][1][:128, :200])  # padded far less than its batch
+    alone = [torch_p.raw([img], 0.005)[0] for img in (tiny_images[0][1], small)]
+    together = torch_p.raw([tiny_images[0][1], small], 0.005)
+    for a, b in zip(alone, together, strict=True):
+        assert len(a.scores) == len(b.scores)
+        assert np.allclose(a.boxes, b.boxes, atol=0.5) and np.allclose(a.scores, b.scores, atol=1e-3)

@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 import onnx_graphsurgeon as gs
 import pytest
+from omegaconf import OmegaConf
 
 from barseg.export import trt as trt_export
 from barseg.export.onnx import check_parity
@@ -151,6 +152,13 @@ def test_off_writes_why(tiny_onnx: Path, tmp_path: Path) -> None:
     assert result.engine is None and result.surgery is None
     assert "trt.enabled: off" in (tmp_path / SKIPPED_NAME).read_text()
     assert not (tmp_path / SURGERED_NAME).exists()
+
+
+@pytest.mark.parametrize("text", ["off", "'off'"])
+def test_off_as_written_in_params_yaml(tiny_onnx: Path, tmp_path: Path, text: str) -> None:
+    cfg = OmegaConf.create(f"enabled: {text}\nprecision: fp16\nworkspace_mb: 64\n")  # YAML 1.1: off is False
+    assert build(tiny_onnx, tmp_path, cfg).surgery is None
+    assert "trt.enabled: off" in (tmp_path / SKIPPED_NAME).read_text()
 
 
 def test_an_unknown_mode_is_an_error(tiny_onnx: Path, tmp_path: Path) -> None:

@@ -54,10 +54,10 @@ def bentoml_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def stored_model(bentoml_home: Path, tiny_checkpoint: Path) -> str:
+def stored_model(bentoml_home: Path, tiny_onnx: Path) -> str:
     from barseg.serve.package import save_model
 
-    return str(save_model(MODEL_NAME, [tiny_checkpoint], SETTINGS))
+    return str(save_model(MODEL_NAME, [tiny_onnx], SETTINGS))
 
 
 @pytest.fixture(scope="session")

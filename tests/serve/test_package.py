@@ -66,14 +66,17 @@ def test_model_files_take_the_engine_only_when_built(tmp_path: Path) -> None:
     assert model_files(onnx, trt) == [onnx, trt / "model.engine"]
 
 
-def test_saved_model_holds_the_files_and_settings_and_is_reused(bentoml_home: Path, tiny_checkpoint: Path) -> None:
+def test_saved_model_holds_the_files_and_settings_and_is_reused(
+    bentoml_home: Path, tiny_onnx: Path, tiny_checkpoint: Path
+) -> None:
     settings = ServeSettings(threshold=0.25, max_batch_size=4)
-    tag = save_model("package_test", [tiny_checkpoint], settings)
+    tag = save_model("package_test", [tiny_onnx], settings)
     model = bentoml.models.get(tag)
-    assert (Path(model.path) / "model.ckpt").read_bytes() == tiny_checkpoint.read_bytes()
+    assert (Path(model.path) / "model.onnx").read_bytes() == tiny_onnx.read_bytes()
     assert ServeSettings.from_mapping(model.info.metadata) == settings
-    assert save_model("package_test", [tiny_checkpoint], settings) == tag  # same content: same model
-    other = save_model("package_test", [tiny_checkpoint], ServeSettings(threshold=0.3))
+    assert save_model("package_test", [tiny_onnx], settings) == tag  # same content: same model
+    other = save_model("package_test", [tiny_onnx], ServeSettings(threshold=0.3))
     assert other != tag and len(bentoml.models.list("package_test")) == 2
-    with pytest.raises(ValueError, match="not a model file"):
-        save_model("package_test", [tiny_checkpoint.with_suffix(".pt")], settings)
+    for not_served in (tiny_checkpoint, tiny_onnx.with_suffix(".pt")):  # a checkpoint needs torch: not in a Bento
+        with pytest.raises(ValueError, match="not a model file"):
+            save_model("package_test", [not_served], settings)

@@ -123,11 +123,11 @@ def test_requests_are_counted_in_our_metrics(client: TestClient, photo_jpeg: byt
     def sample(name: str, **labels: str) -> float:
         return prometheus_client.REGISTRY.get_sample_value(name, labels) or 0.0
 
-    before = sample("barseg_detections_per_image_count"), sample("barseg_inference_seconds_count", runtime="torch")
+    before = sample("barseg_detections_per_image_count"), sample("barseg_inference_seconds_count", runtime="onnx")
     detections = post(client, photo_jpeg, confidence_threshold="0")["num_detections"]
     assert sample("barseg_detections_per_image_count") == before[0] + 1
     assert sample("barseg_detections_per_image_sum") >= detections
-    assert sample("barseg_inference_seconds_count", runtime="torch") == before[1] + 1
+    assert sample("barseg_inference_seconds_count", runtime="onnx") == before[1] + 1
 
 
 class BoxPredictor(Predictor):
@@ -174,17 +174,17 @@ def test_detector_runs_a_batch_per_threshold_and_decode_flag(service: ModuleType
 
 def test_model_file_choice_falls_back_from_an_unusable_engine(
     service: ModuleType,
-    tiny_checkpoint: Path,
+    tiny_onnx: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     (tmp_path / "model.engine").write_bytes(b"not a TensorRT engine")
-    shutil.copyfile(tiny_checkpoint, tmp_path / "model.ckpt")
-    assert service.open_predictor(tmp_path, SETTINGS)[1] == "torch"
+    shutil.copyfile(tiny_onnx, tmp_path / "model.onnx")
+    assert service.open_predictor(tmp_path, SETTINGS)[1] == "onnx"
     monkeypatch.setattr(service, "find_spec", lambda name: object())  # as if TensorRT were installed
     with caplog.at_level(logging.WARNING):
-        assert service.open_predictor(tmp_path, SETTINGS)[1] == "torch"
+        assert service.open_predictor(tmp_path, SETTINGS)[1] == "onnx"
     assert "TensorRT cannot run it" in caplog.text
     with pytest.raises(FileNotFoundError, match=r"model\.onnx"):
         service.open_predictor(tmp_path / "elsewhere", SETTINGS)

@@ -16,6 +16,7 @@ from barseg.infer.network import INPUT_NAME, OUTPUT_NAMES, THRESHOLD_NAME, prepa
 from barseg.infer.onnx_runtime import SPEC_KEY, OnnxPredictor
 from barseg.infer.predictor import Predictor, RawDetections, paste_mask
 from barseg.infer.torch_runtime import DetectorCore, TorchPredictor, input_spec, load_checkpoint_model
+from barseg.metrics.matching import box_iou_matrix, greedy_match
 
 
 def export_onnx(checkpoint: Path, out: Path, sample: np.ndarray, opset: int = 17, fixed_size: bool = False) -> Path:
@@ -64,16 +65,6 @@ class ParityReport:
         return not self.failures
 
 
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of x0,y0,x1,y1 boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def compare_raw(
     name: str, ref: RawDetections, got: RawDetections, score: float, box_iou: float, delta: float, mask_iou: float
 ) -> tuple[list[tuple[float, float, float]], list[str]]:
@@ -83,26 +74,25 @@ def compare_raw(
     other runtime may put it a hair below the cut."""
     keep_ref = np.flatnonzero(ref.scores >= score)
     keep_got = np.flatnonzero(got.scores >= score - delta)
-    ious = _box_iou(ref.boxes[keep_ref], got.boxes[keep_got]) if len(keep_ref) and len(keep_got) else None
-    pairs, failures, used = [], [], set()
+    ious = box_iou_matrix(ref.boxes[keep_ref].tolist(), got.boxes[keep_got].tolist())
+    matches = greedy_match(ious, ref.scores[keep_ref].tolist(), box_iou)
+    pairs, failures = [], []
+    matched = {row for row, _, _ in matches}
     for row, i in enumerate(keep_ref):
-        candidates = [] if ious is None else [c for c in np.argsort(-ious[row]) if c not in used]
-        if not candidates or ious is None or ious[row, candidates[0]] < box_iou:
-            if ref.scores[i] >= score + delta:
-                failures.append(f"{name}: reference detection {i} (score {ref.scores[i]:.4f}) has no match")
-            continue
-        c = candidates[0]
-        used.add(c)
-        j = keep_got[c]
+        if row not in matched and ref.scores[i] >= score + delta:
+            failures.append(f"{name}: reference detection {i} (score {ref.scores[i]:.4f}) has no match")
+    for row, c, iou in matches:
+        i, j = keep_ref[row], keep_got[c]
         h, w = ref.image_shape
         a = paste_mask(ref.masks[i], ref.boxes[i], h, w) >= 0.5
         b = paste_mask(got.masks[j], got.boxes[j], h, w) >= 0.5
         union = np.logical_or(a, b).sum()
         m_iou = float(np.logical_and(a, b).sum() / union) if union else 1.0
         d = abs(float(ref.scores[i]) - float(got.scores[j]))
-        pairs.append((float(ious[row, c]), d, m_iou))
+        pairs.append((iou, d, m_iou))
         if d > delta or m_iou < mask_iou:
             failures.append(f"{name}: detection {i}: |score delta| {d:.2g}, mask IoU {m_iou:.4f}")
+    used = {c for _, c, _ in matches}
     extra = [j for c, j in enumerate(keep_got) if c not in used and got.scores[j] >= score + delta]
     failures += [f"{name}: extra detection (score {got.scores[j]:.4f}) not in the reference" for j in extra]
     return pairs, failures

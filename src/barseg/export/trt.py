@@ -369,7 +369,8 @@ def build(onnx_path: Path, out_dir: Path, cfg: Any) -> BuildResult:
     """The ``build_trt`` stage: ``trt.enabled`` auto (build where TensorRT and a GPU exist,
     else ``SKIPPED.md`` with the reason), on (no TensorRT or GPU is an error) or off.
     The surgered graph is written whenever not off: it is the part any machine can check."""
-    mode = str(cfg.enabled)
+    # YAML 1.1 (PyYAML, so OmegaConf and `dvc exp run -S`) reads a bare on/off as a boolean.
+    mode = {True: "on", False: "off"}.get(cfg.enabled, str(cfg.enabled))
     _check_choice("trt.enabled", mode, MODES)
     _check_choice("trt.precision", str(cfg.precision), PRECISIONS)  # before a CPU machine skips: a typo shows anywhere
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -61,9 +61,14 @@ class DetectorCore(nn.Module):
         super().__init__()
         self.backbone, self.rpn, self.roi_heads = model.backbone, model.rpn, model.roi_heads
 
-    def detect(self, batch: torch.Tensor, score_threshold: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+    def detect(
+        self, batch: torch.Tensor, score_threshold: torch.Tensor, sizes: list[tuple[int, int]] | None = None
+    ) -> list[dict[str, torch.Tensor]]:
+        """``sizes``: each image's own padded size in a batch padded further to its largest,
+        so boxes are clipped as a batch of one would clip them."""
         self.roi_heads.score_thresh = score_threshold  # compared with `>` inside; traced as an input
-        sizes = [(batch.shape[-2], batch.shape[-1]) for _ in range(batch.shape[0])]
+        if sizes is None:
+            sizes = [(batch.shape[-2], batch.shape[-1]) for _ in range(batch.shape[0])]
         images = ImageList(batch, sizes)  # type: ignore[arg-type]
         features = self.backbone(batch)
         proposals, _ = self.rpn(images, features)
@@ -95,7 +100,8 @@ class TorchPredictor(Predictor):
         batch = torch.zeros((len(images), 3, height, width))
         for i, (p, _) in enumerate(prepared):
             batch[i, :, : p.shape[2], : p.shape[3]] = torch.from_numpy(p[0])
-        outputs = self.core.detect(batch.to(self.device), torch.tensor(score_threshold))
+        sizes = [(p.shape[2], p.shape[3]) for p, _ in prepared]
+        outputs = self.core.detect(batch.to(self.device), torch.tensor(score_threshold), sizes)
         return [
             raw_detections(
                 o["boxes"].cpu().numpy(), o["scores"].cpu().numpy(), o["masks"].cpu().numpy(), scale, img.shape[:2]

@@ -1,7 +1,9 @@
 """Evaluate a ``Predictor`` on a labelled set: the numbers of ``metrics/evaluate.json``.
 
 The same ``Predictor`` (and so the same post-processing) the CLI and the service use runs
-here, one image at a time after a warm-up, so the timings are what a caller sees.
+here, one image at a time after a warm-up. It runs at ``AP_SCORE_FLOOR`` (AP integrates over
+scores), so ``ms_per_image`` includes masks a caller at the usual 0.5 cut does not pay for:
+an upper bound of what a caller sees (``metrics/export.json`` times the 0.5 cut).
 """
 
 from __future__ import annotations

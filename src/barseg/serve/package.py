@@ -24,8 +24,9 @@ from bentoml.exceptions import NotFound
 from barseg.serve.settings import ServeSettings
 
 SERVICE = "barseg.serve.service:BarcodeSegmenter"
-# File names the service looks for inside the BentoML model, by suffix of the source file.
-MODEL_FILE_NAMES = {".engine": "model.engine", ".onnx": "model.onnx", ".ckpt": "model.ckpt"}
+# File names the service looks for inside the BentoML model, by suffix of the source file:
+# exported models only (a checkpoint would need torch and the training code in the Bento).
+MODEL_FILE_NAMES = {".engine": "model.engine", ".onnx": "model.onnx"}
 ENGINE_FILE = "model.engine"  # in the build_trt stage's folder, when TensorRT built one
 VERSION_LENGTH = 20  # hex digits of SHA-256: collisions need ~2^40 versions of one name
 
@@ -62,7 +63,7 @@ def model_files(onnx: Path, trt_dir: Path) -> list[Path]:
 
 
 def save_model(name: str, files: list[Path], settings: ServeSettings) -> bentoml.Tag:
-    """``files`` (renamed ``model.onnx`` / ``model.engine`` / ``model.ckpt``) as the BentoML
+    """``files`` (renamed ``model.onnx`` / ``model.engine``) as the BentoML
     model ``name``, versioned by their content and the settings; an existing one is reused."""
     names = []
     for path in files:

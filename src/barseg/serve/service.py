@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "barcode_segmenter:latest"
 # Inside the BentoML model, best first: the TensorRT engine needs TensorRT and an NVIDIA GPU.
-MODEL_FILES = (("model.engine", "trt"), ("model.onnx", "onnx"), ("model.ckpt", "torch"))
+MODEL_FILES = (("model.engine", "trt"), ("model.onnx", "onnx"))
 
 
 def stored_model(tag: str) -> bentoml.Model:
