@@ -56,7 +56,7 @@ def test_evaluate_scores_decode_rate_from_a_decode_truth_file(tiny_onnx: Path, t
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["predict", "absent.jpg"], "absent.jpg"),
+        (["predict", "absent.jpg", "--model", "{onnx}"], "absent.jpg"),
         (["predict", "{photo}", "--model", "{engine}"], "model.engine"),
         (["evaluate", "--model", "{onnx}", "--decode-truth", "{bad}", "--out", "m.json"], "decode_truth.json"),
     ],
