@@ -20,6 +20,8 @@ def test_exported_graph_is_checked_dynamic_and_self_describing(tiny_onnx: Path) 
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_param for d in dims[2:]] == ["height", "width"]
     assert SPEC_KEY in {p.key for p in model.metadata_props}
+    # One small index scatter per RoI pooler (box, mask), not torchvision's one per FPN level.
+    assert sum(n.op_type == "ScatterElements" for n in model.graph.node) == 2
 
 
 def test_onnx_matches_pytorch_on_a_trained_checkpoint(tiny_checkpoint: Path, tiny_onnx: Path, tiny_images) -> None:
