@@ -21,12 +21,12 @@ from typing import Any
 import bentoml
 from bentoml.exceptions import NotFound
 
-from barseg.serve.settings import ServeSettings
+from barseg.serve.settings import MODEL_FILES, ServeSettings
 
 SERVICE = "barseg.serve.service:BarcodeSegmenter"
 # File names the service looks for inside the BentoML model, by suffix of the source file:
 # exported models only (a checkpoint would need torch and the training code in the Bento).
-MODEL_FILE_NAMES = {".engine": "model.engine", ".onnx": "model.onnx"}
+MODEL_FILE_NAMES = {Path(name).suffix: name for name, _ in MODEL_FILES}
 ENGINE_FILE = "model.engine"  # in the build_trt stage's folder, when TensorRT built one
 VERSION_LENGTH = 20  # hex digits of SHA-256: collisions need ~2^40 versions of one name
 

@@ -37,13 +37,11 @@ from barseg.infer.predictor import Detection, Predictor
 from barseg.infer.runtimes import load_predictor
 from barseg.serve.asgi import FlatErrors, PayloadTooLarge, RequestGuard, form_fields
 from barseg.serve.images import ImageError, ImageTooLarge, decode_image
-from barseg.serve.settings import ServeSettings
+from barseg.serve.settings import MODEL_FILES, ServeSettings
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "barcode_segmenter:latest"
-# Inside the BentoML model, best first: the TensorRT engine needs TensorRT and an NVIDIA GPU.
-MODEL_FILES = (("model.engine", "trt"), ("model.onnx", "onnx"))
 
 
 def stored_model(tag: str) -> bentoml.Model:

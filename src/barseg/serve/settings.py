@@ -13,6 +13,11 @@ BATCHING_ENV = "BARSEG_BATCHING"  # "0"/"false": serve without adaptive batching
 FALSE_WORDS = ("0", "false", "no", "off")
 
 
+# The model files a Bento holds, best first (the engine needs TensorRT and an NVIDIA GPU), and
+# the runtime of each: packaging names its files so, the service picks from them in this order.
+MODEL_FILES = (("model.engine", "trt"), ("model.onnx", "onnx"))
+
+
 @dataclass(frozen=True)
 class ServeSettings:
     threshold: float = 0.5  # default confidence_threshold
