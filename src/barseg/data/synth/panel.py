@@ -172,20 +172,29 @@ def _label_decoration(
 
 
 def draw_negative(rng: np.random.Generator, size: tuple[int, int], line_px: float) -> Panel:
-    """A panel with no code on it that a detector may mistake for one."""
+    """A panel with no code on it that a detector may mistake for one: on its own piece of
+    paper, or (lettering and pictograms, half the time) printed straight on the surface."""
     w, h = size
     paper = textures.random_colour(rng, 200, 255) if rng.random() < 0.6 else textures.random_colour(rng)
     ink = textures.random_colour(rng, 0, 80) if sum(paper) > 380 else textures.random_colour(rng, 170, 255)
     image = np.empty((h, w, 3), np.uint8)
     image[:] = paper
-    kind = rng.integers(0, 4)
+    kind = rng.integers(0, 6)
     if kind == 0:
         textures.text_lines(image, rng, (int(line_px), 0, w - int(line_px), h - 2), ink, line_px)
     elif kind == 1:
         textures.table(image, rng, ink, line_px)
     elif kind == 2:
         textures.stripes(image, rng, ink)
-    else:
+    elif kind == 3:
         textures.shapes(image, rng, int(rng.integers(2, 6)))
         textures.text_lines(image, rng, (0, h // 2, w, h - 2), ink, line_px)
-    return Panel(image, np.ones((h, w), np.float32))
+    elif kind == 4:
+        textures.big_text(image, rng, ink)
+    else:
+        textures.pictogram(image, rng, ink)
+    alpha = np.ones((h, w), np.float32)
+    if kind >= 4 and rng.random() < 0.5:  # printed on the packaging: only the ink covers the scene
+        ink_delta = np.abs(image.astype(np.int16) - np.array(paper, np.int16)).max(axis=2)
+        alpha = np.clip(ink_delta / max(1, int(np.abs(np.array(ink) - np.array(paper)).max())), 0, 1).astype(np.float32)
+    return Panel(image, alpha)

@@ -1,4 +1,5 @@
-"""Procedural backgrounds and hard negatives: surfaces, text, tables, stripes, shapes.
+"""Procedural backgrounds and hard negatives: surfaces, text, tables, stripes, shapes,
+large lettering and pictograms.
 
 All images are uint8 BGR (OpenCV's order). Each function takes the random generator it draws
 from, so a scene is reproducible from its seed alone.
@@ -146,3 +147,77 @@ def stripes(img: np.ndarray, rng: np.random.Generator, colour: tuple[int, int, i
         width = period * 0.5 if regular else rng.uniform(1, period)
         cv2.rectangle(img, (int(x), 0), (int(x + width), h - 1), colour, -1)
         x += width + (period * 0.5 if regular else rng.uniform(1, period))
+
+
+def big_text(img: np.ndarray, rng: np.random.Generator, colour: tuple[int, int, int]) -> None:
+    """One or two short words filling much of ``img``: brand names, sizes ("500 ml"), big
+    digits. A from-scratch detector takes such bold, squarish glyphs for 2D codes (most
+    false alarms on the real photos were large letters, digits and logos)."""
+    h, w = img.shape[:2]
+    lines = 1 if rng.random() < 0.6 else 2
+    font = FONTS[int(rng.integers(0, len(FONTS)))] | (cv2.FONT_ITALIC if rng.random() < 0.2 else 0)
+    alphabet = [string.ascii_uppercase, string.ascii_letters, string.digits, string.digits + " .,/-%"]
+    for i in range(lines):
+        chars = alphabet[int(rng.integers(0, len(alphabet)))]
+        word = "".join(chars[j] for j in rng.integers(0, len(chars), int(rng.integers(1, 7)))).strip() or "8"
+        thickness = int(rng.integers(1, 4)) * max(1, h // (lines * 25))
+        (tw, th), _ = cv2.getTextSize(word, font, 1.0, thickness)
+        scale = min(0.95 * w / max(tw, 1), 0.8 * h / lines / max(th, 1))
+        (tw, th), _ = cv2.getTextSize(word, font, scale, thickness)
+        x = int(rng.integers(0, max(1, w - tw + 1)))
+        y = int((i + 1) * h / lines - (h / lines - th) / 2)
+        cv2.putText(img, word, (x, y), font, scale, colour, thickness, cv2.LINE_AA)
+
+
+def pictogram(img: np.ndarray, rng: np.random.Generator, colour: tuple[int, int, int]) -> None:
+    """A compact symbol the size of a code: recycling arrows, rings, badges, keypads, blobs."""
+    h, w = img.shape[:2]
+    c = (w // 2, h // 2)
+    r = max(3, int(min(h, w) * rng.uniform(0.3, 0.48)))
+    stroke = max(1, int(r * rng.uniform(0.08, 0.3)))
+    kind = rng.integers(0, 5)
+    if kind == 0:  # two chasing arrows in a disc (the Green Dot, recycling marks)
+        if rng.random() < 0.5:
+            cv2.circle(img, c, r, colour, max(1, stroke // 2), cv2.LINE_AA)
+        inner = int(r * 0.6)
+        start = rng.uniform(0, 360)
+        for half in (0, 180):
+            a0 = start + half
+            cv2.ellipse(img, c, (inner, inner), 0, a0, a0 + 140, colour, stroke, cv2.LINE_AA)
+            tip = np.deg2rad(a0 + 140)
+            ex, ey = c[0] + inner * np.cos(tip), c[1] + inner * np.sin(tip)
+            dx, dy = -np.sin(tip), np.cos(tip)  # tangent: the arrow's direction
+            nx, ny = np.cos(tip), np.sin(tip)
+            head = [
+                (ex + dx * stroke * 1.6, ey + dy * stroke * 1.6),
+                (ex + nx * stroke * 1.2, ey + ny * stroke * 1.2),
+                (ex - nx * stroke * 1.2, ey - ny * stroke * 1.2),
+            ]
+            cv2.fillPoly(img, [np.round(np.array(head)).astype(np.int32)], colour, cv2.LINE_AA)
+    elif kind == 1:  # rings and discs (logos, "e" marks, bullets)
+        for i in range(int(rng.integers(1, 4))):
+            cv2.circle(img, c, max(1, r - i * 2 * stroke), colour, stroke if rng.random() < 0.7 else -1, cv2.LINE_AA)
+        if rng.random() < 0.5:
+            cv2.line(img, (c[0] - r, c[1]), (c[0] + r, c[1]), colour, max(1, stroke // 2), cv2.LINE_AA)
+    elif kind == 2:  # badge: a rounded square with a glyph in it
+        cv2.rectangle(img, (c[0] - r, c[1] - r), (c[0] + r, c[1] + r), colour, stroke, cv2.LINE_AA)
+        glyph = img[c[1] - r + 2 * stroke : c[1] + r - 2 * stroke, c[0] - r + 2 * stroke : c[0] + r - 2 * stroke]
+        if glyph.size:
+            big_text(glyph, rng, colour)
+    elif kind == 3:  # keypad / battery / phone: a frame with a coarse grid of keys
+        rows, cols = int(rng.integers(2, 5)), int(rng.integers(2, 4))
+        x0, y0, x1, y1 = c[0] - int(r * 0.7), c[1] - r, c[0] + int(r * 0.7), c[1] + r
+        cv2.rectangle(img, (x0, y0), (x1, y1), colour, max(1, stroke // 2), cv2.LINE_AA)
+        kw, kh = (x1 - x0) / (cols * 1.5 + 0.5), (y1 - y0) / (rows * 1.5 + 0.5)
+        for i in range(rows):
+            for j in range(cols):
+                kx, ky = x0 + kw * (0.5 + 1.5 * j), y0 + kh * (0.5 + 1.5 * i)
+                cv2.rectangle(img, (int(kx), int(ky)), (int(kx + kw), int(ky + kh)), colour, -1)
+    else:  # a blob logo: a filled random star-shaped polygon, sometimes outlined
+        n = int(rng.integers(5, 12))
+        angles = np.sort(rng.uniform(0, 2 * np.pi, n))
+        radii = r * rng.uniform(0.4, 1.0, n)
+        points = np.stack([c[0] + radii * np.cos(angles), c[1] + radii * np.sin(angles)], axis=1)
+        cv2.fillPoly(img, [np.round(points).astype(np.int32)], colour, cv2.LINE_AA)
+        if rng.random() < 0.5:
+            cv2.polylines(img, [np.round(points * 1.1 - np.array(c) * 0.1).astype(np.int32)], True, colour, stroke)
