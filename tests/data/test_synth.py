@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 
 from barseg.data.formats import Instance, iter_source
 from barseg.data.symbology import normalize_text
-from barseg.data.synth import generate, render
+from barseg.data.synth import generate, render, textures
+from barseg.data.synth.panel import draw_negative
 from barseg.data.synth.symbols import WRITERS
 from barseg.infer.rectify import rectify
 from tests.conftest import clean_synth_params
@@ -129,3 +130,31 @@ def test_params_are_plain_yaml() -> None:
     # Workers receive params as a plain dict: every value must survive the round trip.
     params = clean_synth_params()
     assert OmegaConf.create(OmegaConf.to_container(params)) == params
+
+
+@pytest.mark.parametrize("draw", ["big_text", "pictogram"])
+def test_code_sized_hard_negatives_draw_a_compact_mark(draw: str) -> None:
+    """Big lettering and pictograms fill a good part of their panel (the size of a code,
+    where they fool the detector) and never an empty or a fully inked one."""
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(24, 200, 2))
+        canvas = np.zeros((h, w, 3), np.uint8)
+        getattr(textures, draw)(canvas, rng, (255, 255, 255))
+        inked = (canvas.max(axis=2) > 0).mean()
+        assert 0.01 < inked < 0.95, (draw, h, w, inked)
+
+
+def test_printed_negatives_cover_the_scene_with_their_ink_only() -> None:
+    rng = np.random.default_rng(1)
+    printed = 0
+    for _ in range(200):
+        pan = draw_negative(rng, (int(rng.integers(40, 160)), int(rng.integers(40, 160))), 8.0)
+        assert pan.alpha.shape == pan.image.shape[:2] and pan.objects == []
+        assert pan.alpha.min() >= 0.0 and pan.alpha.max() <= 1.0
+        if pan.alpha.min() < 1.0:
+            printed += 1
+            paper = np.median(pan.image.reshape(-1, 3), axis=0)
+            bare = (pan.image == paper).all(axis=2)
+            assert (pan.alpha[bare] == 0).all() and pan.alpha.max() == 1.0
+    assert 10 < printed < 100  # half of the lettering and pictogram panels (a third of all)
