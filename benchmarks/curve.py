@@ -37,7 +37,7 @@ def main() -> None:
     test = load_records(args.test)
     sets = {"test": test[:: max(1, len(test) // args.test_images)][: args.test_images]}
     for extra in cfg.extra_sets:
-        if Path(extra.coco).is_file():
+        if extra.get("coco") and Path(extra.coco).is_file():  # decode_truth-only sets have no masks to score
             sets[extra.name] = load_records(Path(extra.coco))
     rows = []
     for checkpoint in sorted(args.checkpoints.glob("step*.ckpt")):
