@@ -1,12 +1,12 @@
 """Accuracy against training time: evaluate every checkpoint the train stage kept.
 
-    python benchmarks/curve.py [--checkpoints models/checkpoints] [--test-images 100]
+    python benchmarks/curve.py [--checkpoints models/checkpoints] [--final models/model.ckpt] [--test-images 100]
 
-For each ``stepNNNNNN.ckpt``: minutes of training to reach it (``--seconds-per-step``, as
-the train stage's progress bar reported it), then recall/precision@0.5, segm AP50 and
-detection rate on the test split
-and on every extra set of ``params.yaml``'s ``evaluate`` section that is present. Prints a
-table and writes ``metrics/curve.json``.
+For each ``stepNNNNNN.ckpt`` and the final ``models/model.ckpt``: minutes of training to reach
+it (``--seconds-per-step``, as the train stage's progress bar reported it), then
+recall/precision@0.5, segm AP50 and detection rate on the test split and on every extra set
+of ``params.yaml``'s ``evaluate`` section that is present. Prints a table and writes
+``metrics/curve.json``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+import torch
 
 from barseg.data.dataset import load_records
 from barseg.infer.runtimes import load_predictor
@@ -23,9 +25,15 @@ from barseg.params import load_section
 KEYS = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate")
 
 
+def trained_steps(checkpoint: Path) -> int:
+    """The optimiser steps behind a Lightning checkpoint (ours: trusted pickles)."""
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=Path, default=Path("models/checkpoints"))
+    parser.add_argument("--final", type=Path, default=Path("models/model.ckpt"), help="the train stage's output")
     parser.add_argument("--test", type=Path, default=Path("data/processed/test.json"))
     parser.add_argument("--test-images", type=int, default=100, help="evenly spread subset of the test split")
     parser.add_argument(
@@ -39,9 +47,10 @@ def main() -> None:
     for extra in cfg.extra_sets:
         if extra.get("coco") and Path(extra.coco).is_file():  # decode_truth-only sets have no masks to score
             sets[extra.name] = load_records(Path(extra.coco))
+    checkpoints = sorted(args.checkpoints.glob("step*.ckpt")) + ([args.final] if args.final.is_file() else [])
+    by_step = {trained_steps(c): c for c in checkpoints}  # the final model may equal the last step checkpoint
     rows = []
-    for checkpoint in sorted(args.checkpoints.glob("step*.ckpt")):
-        step = int(checkpoint.stem.removeprefix("step"))
+    for step, checkpoint in sorted(by_step.items()):
         predictor = load_predictor(checkpoint, "torch", cfg.threshold)
         row: dict[str, object] = {"step": step, "minutes": round(step * args.seconds_per_step / 60, 1)}
         for name, records in sets.items():
