@@ -26,8 +26,8 @@ KEYS = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate")
 
 
 def trained_steps(checkpoint: Path) -> int:
-    """The optimiser steps behind a Lightning checkpoint (ours: trusted pickles)."""
-    return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["global_step"])
+    """The optimiser steps behind a Lightning checkpoint."""
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"])
 
 
 def main() -> None:
