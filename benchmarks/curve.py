@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from barseg.data.dataset import load_records
+from barseg.data.formats import load_records
 from barseg.infer.runtimes import load_predictor
 from barseg.metrics.evaluation import evaluate_set
 from barseg.params import load_section

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from barseg.data.dataset import load_records, read_rgb
-from barseg.data.formats import ImageRecord, Instance
+from barseg.data.formats import ImageRecord, Instance, load_records
+from barseg.data.images import read_image
 from barseg.data.symbology import comparison_key
-from barseg.infer.decode import decode_detections, detection_from_polygon, read_image
+from barseg.infer.decode import decode_detections, detection_from_polygon, read_codes
 from barseg.infer.predictor import Predictor
 from barseg.metrics.decoding import decode_rate, expected_texts, load_decode_truth
 
@@ -105,12 +105,12 @@ def main() -> None:
     if not table:
         print(f"no real sets under {args.real}")
         return
-    whole = Reader(lambda p: [r.text for r in read_image(read_rgb(p))])
+    whole = Reader(lambda p: [r.text for r in read_codes(read_image(p))])
     records = {path: rec for row in table if row.records for path, rec in row.records.items()}
 
     def oracle_read(path: Path) -> list[str]:
         detections = [detection_from_polygon(outline(inst)) for inst in records[path].instances]
-        decode_detections(read_rgb(path), detections)
+        decode_detections(read_image(path), detections)
         return [d.text for d in detections if d.text is not None]
 
     oracle = Reader(oracle_read)
@@ -128,7 +128,7 @@ def main() -> None:
 
     def pipeline_read(path: Path) -> list[str]:
         assert predictor is not None
-        (prediction,) = predictor.predict([read_rgb(path)], decode=True)
+        (prediction,) = predictor.predict([read_image(path)], decode=True)
         return [d.text for d in prediction.detections if d.text is not None]
 
     pipeline = Reader(pipeline_read)
@@ -139,7 +139,7 @@ def main() -> None:
         flush=True,
     )
     if predictor is not None:  # the first call allocates: keep it out of the timings
-        predictor.predict([read_rgb(next(iter(table[0].expected)))])
+        predictor.predict([read_image(next(iter(table[0].expected)))])
     for row in table:
         paths = list(row.expected)
         rates: list[float | None] = [decode_rate(row.expected, {p: whole(p) for p in paths}), None, None, None]

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from barseg.data.dataset import load_records, read_rgb
+from barseg.data.formats import load_records
+from barseg.data.images import read_image
 from barseg.export.onnx import export_onnx, parity_and_timing, quantize_int8
 from barseg.infer.onnx_runtime import OnnxPredictor
 from barseg.metrics.evaluation import evaluate_set
@@ -20,8 +21,8 @@ HEADLINE = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate", "ms_pe
 
 def export_report(args: argparse.Namespace, cfg: Any, threshold: float) -> dict[str, Any]:
     val = load_records(args.val)
-    parity_images = [(Path(r.path).name, read_rgb(r.path)) for r in val[: cfg.parity_images]]
-    timing = [read_rgb(r.path) for r in val[: cfg.timing_images]]
+    parity_images = [(Path(r.path).name, read_image(r.path)) for r in val[: cfg.parity_images]]
+    timing = [read_image(r.path) for r in val[: cfg.timing_images]]
     export_onnx(args.model, args.out, parity_images[0][1], cfg.opset, cfg.fixed_size)
     parity, timings = parity_and_timing(args.model, args.out, parity_images, timing, cfg)
     report: dict[str, Any] = {
@@ -42,7 +43,7 @@ def export_report(args: argparse.Namespace, cfg: Any, threshold: float) -> dict[
         return report
     if cfg.calibration_images < 1:
         raise ValueError(f"params.yaml export.calibration_images: must be at least 1, got {cfg.calibration_images}")
-    calibration = [read_rgb(r.path) for r in val[len(val) - cfg.calibration_images :]]
+    calibration = [read_image(r.path) for r in val[len(val) - cfg.calibration_images :]]
     int8 = quantize_int8(args.out, args.quantized / "model.int8.onnx", calibration)
     test = load_records(args.test)
     fp32_m = evaluate_set(OnnxPredictor(args.out, threshold, cfg.threads), test, "test", threshold, None)

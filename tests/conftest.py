@@ -99,7 +99,8 @@ def tiny_checkpoint(tiny_processed: Path, tmp_path_factory: pytest.TempPathFacto
     statistics and scores that differ, so runtime comparisons mean something."""
     import torch
 
-    from barseg.data.dataset import BarcodeDataset, collate, load_records
+    from barseg.data.dataset import BarcodeDataset, collate
+    from barseg.data.formats import load_records
     from barseg.model.factory import build_model
 
     torch.manual_seed(0)
@@ -127,10 +128,11 @@ def tiny_checkpoint(tiny_processed: Path, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="session")
 def tiny_images(tiny_processed: Path) -> list[tuple[str, np.ndarray]]:
-    from barseg.data.dataset import load_records, read_rgb
+    from barseg.data.formats import load_records
+    from barseg.data.images import read_image
 
     records = load_records(tiny_processed / "train.json") + load_records(tiny_processed / "val.json")
-    return [(Path(r.path).name, read_rgb(r.path)) for r in records[:8]]
+    return [(Path(r.path).name, read_image(r.path)) for r in records[:8]]
 
 
 @pytest.fixture(scope="session")

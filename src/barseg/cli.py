@@ -11,8 +11,8 @@ from pathlib import Path
 import cv2
 from tqdm import tqdm
 
-from barseg.data.dataset import read_rgb
 from barseg.data.formats import IMAGE_SUFFIXES
+from barseg.data.images import read_image
 from barseg.infer.overlay import draw_detections
 from barseg.infer.runtimes import RUNTIMES, load_predictor
 from barseg.metrics.evaluation import evaluate_source
@@ -49,7 +49,7 @@ def predict(args: argparse.Namespace) -> None:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 2, file=sys.stderr):
-        image = read_rgb(path)
+        image = read_image(path)
         (prediction,) = predictor.predict([image], decode=args.decode)
         results[str(path)] = prediction.to_json()
         if args.out:

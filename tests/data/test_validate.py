@@ -153,3 +153,34 @@ def test_preprocess_refuses_unvalidated_bad_items(tmp_path: Path, repo: Path) ->
     result = _run(work, "stages/preprocess.py", "--problems", "metrics/problems.json", "--out", "data/processed")
     assert result.returncode != 0
     assert "run the validate stage first" in result.stderr
+
+
+def test_labels_are_checked_against_the_upright_photo(tmp_path: Path) -> None:
+    """A phone photo stored landscape with EXIF "rotate 90": validate, training and the service
+    all see it portrait; labels drawn on the stored landscape pixels are named."""
+    from PIL import Image
+
+    from barseg.data.dataset import BarcodeDataset
+    from barseg.data.formats import load_records, write_coco
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for seed, name in enumerate(("upright.jpg", "sideways.jpg")):
+        stored = np.random.default_rng(seed).integers(0, 255, (H, W, 3), dtype=np.uint8)  # 80 wide, 60 high
+        Image.fromarray(stored).save(folder / name, exif=exif, quality=95)
+    (folder / "upright.jpg.json").write_text(
+        json.dumps(_doc(points=[[5, 10], [50, 10], [50, 70], [5, 70]], size=(H, W)))
+    )
+    (folder / "sideways.jpg.json").write_text(json.dumps(_doc(size=(W, H))))
+    report = validate_sources([Source("photos", folder)])
+    problems = {Path(p.file).name: p for p in report.problems}
+    assert set(problems) == {"sideways.jpg"}
+    assert problems["sideways.jpg"].kind == "size_mismatch" and "EXIF orientation" in problems["sideways.jpg"].reason
+    coco = tmp_path / "coco.json"
+
+    write_coco(report.records["photos"], coco, images_root=folder)
+    (record,) = load_records(coco, folder)
+    image, target = BarcodeDataset([record], long_side=1000)[0]
+    assert tuple(image.shape) == (3, W, H) and target["masks"].shape == (1, W, H)

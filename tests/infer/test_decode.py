@@ -10,7 +10,7 @@ import pytest
 from barseg.data.symbology import normalize_text
 from barseg.data.synth import textures
 from barseg.data.synth.symbols import WRITERS, Symbol, make_symbol, quiet_zone
-from barseg.infer.decode import decode_detections, decode_prediction, detection_from_polygon, read_image
+from barseg.infer.decode import decode_detections, decode_prediction, detection_from_polygon, read_codes
 from barseg.infer.predictor import Detection, mask_outline
 from barseg.infer.rectify import quad_of, rectify
 
@@ -156,7 +156,7 @@ def _neighbours() -> tuple[np.ndarray, list[Symbol], list[np.ndarray]]:
 
 def test_a_neighbour_in_the_margin_is_not_the_detections_code() -> None:
     scene, symbols, polygons = _neighbours()
-    (whole_crop,) = [read_image(rectify(scene, polygons[0]))]
+    (whole_crop,) = [read_codes(rectify(scene, polygons[0]))]
     assert {r.symbology for r in whole_crop} == {"Code128", "DataMatrix"}  # the crop holds both
     detections = [_mask_detection(p, scene.shape[:2]) for p in polygons]
     # An empty patch past the Data Matrix, 12 px from it: the code lies in its crops' margins.
@@ -221,7 +221,7 @@ def test_whole_image_reader_finds_a_code_in_rgb() -> None:
     label, corners = _label(symbol)
     scene = _clutter(3)
     polygon = _paste(scene, label, corners, _rotation(label, 20, (360, 420)))
-    (read,) = read_image(scene)
+    (read,) = read_codes(scene)
     assert (read.symbology, read.text) == ("QRCode", symbol.text)
     assert np.linalg.norm(np.array(read.center) - polygon.mean(axis=0)) < 10
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +18,8 @@ import torch
 import yaml
 from omegaconf import OmegaConf
 
-from barseg.data.dataset import BarcodeDataset, collate, load_records
-from barseg.data.formats import rle_str
+from barseg.data.dataset import BarcodeDataset, collate
+from barseg.data.formats import load_records, rle_str
 from barseg.infer.torch_runtime import TorchPredictor
 from barseg.metrics.matching import greedy_match, mask_iou_matrix
 from barseg.model.module import BarcodeSegmenter
@@ -115,7 +116,7 @@ def test_resume_after_kill_continues_from_the_saved_step(tiny_processed: Path, t
     second = _stage(work)
     output, _ = second.communicate(timeout=600)
     assert second.returncode == 0, output
-    assert "train: resuming from" in output and "Restored all states" in output
+    assert "train: resuming the unfinished run" in output and "Restored all states" in output
     final = torch.load(work / "models/model.ckpt", map_location="cpu", weights_only=True)
     assert final["global_step"] == 30
     steps = [
@@ -125,17 +126,51 @@ def test_resume_after_kill_continues_from_the_saved_step(tiny_processed: Path, t
     assert max(steps) >= 29 and min(steps) <= 2  # the log kept the steps from before the kill
 
 
-def test_changed_params_do_not_resume_a_stale_checkpoint(tiny_processed: Path, tmp_path: Path) -> None:
-    work = _workdir(tmp_path, tiny_processed, max_steps=2, checkpoint_every=2)
-    out, _ = _stage(work).communicate(timeout=600)
-    params = yaml.safe_load((work / "params.yaml").read_text())
-    params["train"]["lr"] = 0.005
-    (work / "params.yaml").write_text(yaml.safe_dump(params))
+def _run(work: Path) -> str:
     run = _stage(work)
     out, _ = run.communicate(timeout=600)
     assert run.returncode == 0, out
-    assert "trained with other params" in out and "resuming" not in out
-    assert (work / "models/checkpoints.stale/last.ckpt").is_file()
+    return out
+
+
+def _set_train(work: Path, **train: object) -> None:
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["train"].update(train)
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def test_only_an_unfinished_run_of_the_same_params_and_data_is_resumed(tiny_processed: Path, tmp_path: Path) -> None:
+    """A finished run, new augmentations or new data start fresh; the old checkpoints are kept
+    aside, not mixed into the new run's."""
+    data = tmp_path / "data"
+    work = tmp_path / "work"
+    shutil.copytree(tiny_processed, data, symlinks=True)
+    work.mkdir()
+    (work / "data").symlink_to(data)
+    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params(max_steps=2, checkpoint_every=2, val_every=100)))
+    snapshots = work / "models/checkpoints"
+
+    out = _run(work)
+    assert "train: resuming" not in out
+    assert sorted(p.name for p in snapshots.iterdir()) == ["run.json", "step000002.ckpt"]  # no last.ckpt left
+    first = torch.load(work / "models/model.ckpt", map_location="cpu", weights_only=True)
+
+    out = _run(work)  # the same params: the finished run is not handed back
+    assert "train: resuming" not in out and "that run finished" in out
+    assert (work / "models/checkpoints.stale/step000002.ckpt").is_file()
+
+    _set_train(work, augment={**tiny_params()["train"]["augment"], "flip": 0.0})
+    assert "other params or data" in _run(work)
+
+    coco = json.loads((data / "train.json").read_text())
+    coco["images"] = coco["images"][1:]
+    (data / "train.json").write_text(json.dumps(coco))
+    _set_train(work, num_workers=0, threads=1, log_every=2)  # cannot change what is learnt
+    out = _run(work)
+    assert "other params or data" in out and "train: resuming" not in out
+    last = torch.load(work / "models/model.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == 2
+    assert any(not torch.equal(first["state_dict"][k], v) for k, v in last["state_dict"].items())
 
 
 def test_ddp_on_two_cpu_processes(tiny_processed: Path, tmp_path: Path) -> None:

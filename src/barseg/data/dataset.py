@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
 from barseg.data.augment import augment
-from barseg.data.formats import ImageRecord, read_coco
+from barseg.data.formats import ImageRecord
+from barseg.data.images import read_image, resize
 
 Target = dict[str, torch.Tensor]
-
-
-def load_records(annotations: Path, images_dir: Path | None = None) -> list[ImageRecord]:
-    """Every record of a COCO file; any unreadable entry is an error (validate ran before)."""
-    results = read_coco(annotations, images_dir)
-    errors = [str(r.error) for r in results if r.error is not None]
-    if errors:
-        raise ValueError(f"{annotations}: {len(errors)} bad entries, first: {errors[0]}")
-    return [r.record for r in results if r.record is not None]
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"{path}: cannot decode image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def resize_long_side(image: np.ndarray, masks: np.ndarray, long_side: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +24,7 @@ def resize_long_side(image: np.ndarray, masks: np.ndarray, long_side: int) -> tu
     if scale >= 1.0:
         return image, masks
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    small = resize(image, *size)
     small_masks = (
         np.stack([cv2.resize(m, size, interpolation=cv2.INTER_NEAREST) for m in masks])
         if len(masks)
@@ -67,7 +52,11 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
 
 
 class BarcodeDataset(Dataset[tuple[torch.Tensor, Target]]):
-    """Images and masks of one split; ``augment_params`` (``train.augment``) for training."""
+    """Images and masks of one split; ``augment_params`` (``train.augment``) for training.
+
+    Items are addressed by index, or by ``(epoch, index)`` (what ``EpochSampler`` yields): the
+    augmentation of an item is drawn from ``(seed, epoch, index)``, so every pass over the data
+    draws new augmentations, reproducibly, in whichever worker process loads the item."""
 
     def __init__(
         self, records: list[ImageRecord], long_side: int, augment_params: Any | None = None, seed: int = 0
@@ -76,14 +65,14 @@ class BarcodeDataset(Dataset[tuple[torch.Tensor, Target]]):
         self.long_side = long_side
         self.augment_params = augment_params
         self.seed = seed
-        self.epoch = 0  # set by the DataModule so each epoch draws new augmentations
 
     def __len__(self) -> int:
         return len(self.records)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, Target]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
         record = self.records[index]
-        image = read_rgb(record.path)
+        image = read_image(record.path)
         h, w = image.shape[:2]
         if (w, h) != (record.width, record.height):
             raise ValueError(f"{record.path}: image is {w}x{h}, annotations say {record.width}x{record.height}")
@@ -94,9 +83,34 @@ class BarcodeDataset(Dataset[tuple[torch.Tensor, Target]]):
         )
         image, masks = resize_long_side(image, masks, self.long_side)
         if self.augment_params is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
+            rng = np.random.default_rng([self.seed, epoch, index])
             image, masks = augment(image, masks, rng, self.augment_params)
         return to_tensor(image), to_target(masks)
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """A shuffled pass over ``size`` items as ``(epoch, index)`` pairs, the order drawn from
+    ``(seed, epoch)``.
+
+    Lightning calls ``set_epoch`` before each pass (and after a resume); a wrapper that does
+    not (DDP's ``DistributedSamplerWrapper``) still gets a new epoch per pass, because each
+    pass advances it. The epoch travels with the index, so worker processes, which hold a copy
+    of the dataset made when the pass began, draw the right augmentations."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.seed, self.epoch = size, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
+        self.epoch += 1
+        order = np.random.default_rng([self.seed, epoch]).permutation(self.size)
+        return iter([(epoch, int(i)) for i in order])
 
 
 def collate(batch: list[tuple[torch.Tensor, Target]]) -> tuple[list[torch.Tensor], list[Target]]:

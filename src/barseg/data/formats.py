@@ -449,3 +449,12 @@ def _coco_results(path: Path) -> list[LoadResult]:
         return read_coco(path)
     except FormatError as exc:
         return [LoadResult(str(path), error=exc)]
+
+
+def load_records(annotations: Path, images_dir: Path | None = None) -> list[ImageRecord]:
+    """Every record of a COCO file; any unreadable entry is an error (validate ran before)."""
+    results = read_coco(annotations, images_dir)
+    errors = [str(r.error) for r in results if r.error is not None]
+    if errors:
+        raise ValueError(f"{annotations}: {len(errors)} bad entries, first: {errors[0]}")
+    return [r.record for r in results if r.record is not None]

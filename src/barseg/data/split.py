@@ -16,6 +16,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from barseg.data.formats import ImageRecord, iter_source, rle_str, write_coco
+from barseg.data.images import read_image, resize
 from barseg.data.symbology import canonical_symbology
 from barseg.data.validate import Source, image_digest
 
@@ -108,11 +109,8 @@ def process(
         if factor < 1.0:
             width, height = round(record.width * factor), round(record.height * factor)
             target = images_dir / f"{digest}.jpg"
-            image = cv2.imread(str(record.path), cv2.IMREAD_COLOR)
-            if image is None:  # validate decoded it with Pillow; OpenCV may lack the codec
-                raise ValueError(f"{record.path}: OpenCV cannot decode this image to resize it")
-            small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-            cv2.imwrite(str(target), small, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+            small = resize(read_image(record.path), width, height)
+            cv2.imwrite(str(target), cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
             out = rescale(record, width / record.width, width, height)
         else:
             target = images_dir / f"{digest}{suffix}"

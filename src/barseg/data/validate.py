@@ -7,6 +7,7 @@ would teach the model that a real barcode is background.
 from __future__ import annotations
 
 import hashlib
+import io
 import statistics
 from collections import Counter
 from collections.abc import Iterable
@@ -20,6 +21,7 @@ from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
 from barseg.data.formats import ImageRecord, Instance, iter_source
+from barseg.data.images import ImageError, decode_image
 from barseg.data.symbology import canonical_symbology
 
 PROBLEM_KINDS = (
@@ -134,23 +136,31 @@ def check_record(record: ImageRecord, seen_content: dict[str, str]) -> list[Prob
     images checked before to their paths, to find duplicates."""
     file = str(record.path)
     try:
-        with Image.open(record.path) as img:
-            img.load()  # decodes fully: catches truncated and corrupt files, not just headers
-            size = img.size
+        data = record.path.read_bytes()
     except FileNotFoundError:
         return [Problem(file, "unreadable_image", "image file is missing")]
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    try:
+        # Decoded fully, as training reads it (catches truncated and corrupt files), and upright:
+        # every stage applies the EXIF orientation, so labels are in the upright photo's pixels.
+        height, width = decode_image(data, None).shape[:2]
+    except ImageError as exc:
         return [Problem(file, "unreadable_image", f"cannot decode image ({exc})")]
+    size = (width, height)
     problems = []
-    digest = image_digest(record.path)
+    digest = hashlib.sha1(data).hexdigest()
     if digest in seen_content:
         problems.append(Problem(file, "duplicate_image", f"same image content as {seen_content[digest]}"))
     else:
         seen_content[digest] = file
     if size != (record.width, record.height):
+        turned = ""
+        if size == (record.height, record.width) and _exif_turns(data):
+            turned = " after its EXIF orientation is applied (label the photo as it is displayed)"
         problems.append(
             Problem(
-                file, "size_mismatch", f"annotation says {record.width}x{record.height}, image is {size[0]}x{size[1]}"
+                file,
+                "size_mismatch",
+                f"annotation says {record.width}x{record.height}, image is {size[0]}x{size[1]}{turned}",
             )
         )
     for i, inst in enumerate(record.instances):
@@ -159,6 +169,12 @@ def check_record(record: ImageRecord, seen_content: dict[str, str]) -> list[Prob
             for kind, reason in check_instance(inst, record.width, record.height)
         )
     return problems
+
+
+def _exif_turns(data: bytes) -> bool:
+    """Whether the image's EXIF orientation swaps its width and height (5-8: quarter turns)."""
+    with Image.open(io.BytesIO(data)) as img:
+        return img.getexif().get(0x0112, 1) in (5, 6, 7, 8)
 
 
 def check_instance(inst: Instance, width: int, height: int) -> list[tuple[str, str]]:

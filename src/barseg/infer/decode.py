@@ -1,6 +1,6 @@
 """Read the barcodes the network found: zxing-cpp on an upright crop of each detection.
 
-This module is the one place that calls zxing-cpp. A whole-photo read (``read_image``) is
+This module is the one place that calls zxing-cpp. A whole-photo read (``read_codes``) is
 the classical baseline; ``decode_detections`` reads each segmented code from a
 perspective-corrected, upscaled crop of its own, which is what segmentation buys: the
 reader no longer has to find small, tilted or skewed codes in a large, cluttered photo.
@@ -87,7 +87,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 
-def read_image(image: np.ndarray) -> list[Read]:
+def read_codes(image: np.ndarray) -> list[Read]:
     """Every code zxing-cpp alone finds in a whole RGB (or grayscale) photo: the baseline."""
     return _zxing(to_gray(image))
 
@@ -222,7 +222,7 @@ def decode_prediction(image: np.ndarray, detections: list[Detection]) -> list[De
     decode_detections(image, detections)
     outlined = [(d, np.asarray(d.polygon, np.float32)) for d in detections if len(d.polygon) >= 3]
     extra = []
-    for read in read_image(image):
+    for read in read_codes(image):
         inside = [d for d, outline in outlined if cv2.pointPolygonTest(outline, read.center, False) >= 0]
         if any(d.text == read.text for d in inside):
             continue

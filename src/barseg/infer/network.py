@@ -13,9 +13,9 @@ import json
 import math
 from dataclasses import asdict, dataclass
 
-import cv2
 import numpy as np
 
+from barseg.data.images import resize
 from barseg.infer.predictor import RawDetections
 
 INPUT_NAME = "image"
@@ -62,7 +62,7 @@ def prepare_input(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, float
     scale = spec.scale(height, width)
     # torchvision floors the scaled size the same way (interpolate with recompute_scale_factor).
     new_h, new_w = max(1, math.floor(height * scale)), max(1, math.floor(width * scale))
-    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR) if scale != 1 else image
+    resized = resize(image, new_w, new_h)  # area-averaged when shrinking, as training images are
     pad_h, pad_w = spec.padded_shape(new_h, new_w)
     batch = np.zeros((1, 3, pad_h, pad_w), np.float32)
     normalised = (resized.astype(np.float32) / 255.0 - np.asarray(spec.mean, np.float32)) / np.asarray(

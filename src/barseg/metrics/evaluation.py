@@ -18,8 +18,8 @@ import numpy as np
 from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
-from barseg.data.dataset import load_records, read_rgb
-from barseg.data.formats import ImageRecord, rle_bytes, rle_str
+from barseg.data.formats import ImageRecord, load_records, rle_bytes, rle_str
+from barseg.data.images import read_image
 from barseg.infer.decode import decode_prediction
 from barseg.infer.overlay import TRUTH_RGB, draw_detections, draw_polygons
 from barseg.infer.predictor import Prediction, Predictor
@@ -54,7 +54,7 @@ def predict_records(
     does. The reader's extra codes count for ``decode_rate`` only, never for the masks."""
     results = []
     for i, record in enumerate(tqdm(records, desc=desc, unit="img", mininterval=2.0)):
-        image = read_rgb(record.path)
+        image = read_image(record.path)
         if i == 0:
             predictor.predict([image], threshold=AP_SCORE_FLOOR)  # warm-up: first call allocates
         (prediction,) = predictor.predict([image], threshold=AP_SCORE_FLOOR)
@@ -75,7 +75,7 @@ def evaluate_decoding(
     read: dict[Path, list[str]] = {}
     timings = []
     for i, path in enumerate(tqdm(sorted(truth), desc=desc, unit="img", mininterval=2.0)):
-        image = read_rgb(path)
+        image = read_image(path)
         if i == 0:
             predictor.predict([image], threshold=threshold)
         (prediction,) = predictor.predict([image], threshold=threshold, decode=True)
@@ -179,7 +179,7 @@ def worst_overlays(results: list[ImageResult], threshold: float, out_dir: Path, 
     written = []
     for rank, i in enumerate(np.argsort(-np.asarray(errors), kind="stable")[:count]):
         r = results[i]
-        image = draw_detections(read_rgb(r.record.path), _kept(r.prediction, threshold))
+        image = draw_detections(read_image(r.record.path), _kept(r.prediction, threshold))
         truth = [ring for inst in r.record.instances for ring in inst.polygons or [np.array(_box_ring(inst.box()))]]
         draw_polygons(image, truth, TRUTH_RGB)
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)

@@ -8,7 +8,8 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from barseg.data.dataset import BarcodeDataset, collate, load_records
+from barseg.data.dataset import BarcodeDataset, EpochSampler, collate
+from barseg.data.formats import load_records
 
 
 class BarcodeDataModule(pl.LightningDataModule):
@@ -30,10 +31,10 @@ class BarcodeDataModule(pl.LightningDataModule):
         self.val_set = BarcodeDataset(val[::step][: cfg.val_images], self.long_side)
 
     def train_dataloader(self) -> DataLoader:
-        self.train_set.epoch = self.trainer.current_epoch if self.trainer else 0
+        # Lightning builds this loader once; the sampler gives each pass its epoch (new augmentations).
         return DataLoader(
-            self.train_set, batch_size=self.cfg.batch_size, shuffle=True, num_workers=self.cfg.num_workers,
-            collate_fn=collate, drop_last=True,
+            self.train_set, batch_size=self.cfg.batch_size, sampler=EpochSampler(len(self.train_set), self.cfg.seed),
+            num_workers=self.cfg.num_workers, collate_fn=collate, drop_last=True,
         )  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -11,12 +13,15 @@ import pytorch_lightning as pl
 import torch
 from dvclive.lightning import DVCLiveLogger
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
 
 from barseg.model.datamodule import BarcodeDataModule
 from barseg.model.module import BarcodeSegmenter
 
 LAST = "last.ckpt"
+RUN_FILE = "run.json"
+# train params that change how fast or how verbosely a run goes, never what it learns.
+NOT_IN_RESULT = ("num_workers", "threads", "log_every", "resume")
 
 
 def optim_config(cfg: DictConfig) -> dict[str, Any]:
@@ -24,24 +29,59 @@ def optim_config(cfg: DictConfig) -> dict[str, Any]:
     return {k: OmegaConf.to_container(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in keys}
 
 
-def resume_checkpoint(checkpoints: Path, hparams: dict[str, Any]) -> Path | None:
-    """``last.ckpt`` when it was written by a run with the same model and optimiser params.
+def run_identity(model_cfg: DictConfig, cfg: DictConfig, train_json: Path) -> str:
+    """What a run's result depends on: the model and train params (less ``NOT_IN_RESULT``) and
+    the training data (the split file names every image by its content hash)."""
+    train = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_IN_RESULT}  # type: ignore[union-attr]
+    payload = {
+        "model": OmegaConf.to_container(model_cfg, resolve=True),
+        "train": train,
+        "data": hashlib.sha1(train_json.read_bytes()).hexdigest(),
+    }
+    return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
-    A checkpoint from different params (a new sweep point) is moved aside, not resumed: its
-    weights would silently carry the old experiment into the new one.
-    """
-    last = checkpoints / LAST
-    if not last.is_file():
-        return None
-    saved = torch.load(last, map_location="cpu", weights_only=False).get("hyper_parameters", {})
-    if saved == hparams:
-        print(f"train: resuming from {last}")
+
+def prepare_checkpoints(checkpoints: Path, identity: str, resume: bool) -> Path | None:
+    """``last.ckpt`` to resume from, when ``resume`` and it belongs to an unfinished run of the
+    same params and data; otherwise the folder is moved aside and a new run starts in it.
+
+    Resuming anything else would carry an old experiment into a new one: a finished run
+    resumed stops at once and hands back its old weights."""
+    run_file, last = checkpoints / RUN_FILE, checkpoints / LAST
+    state = json.loads(run_file.read_text()) if run_file.is_file() else {}
+    if resume and last.is_file() and state.get("identity") == identity and not state.get("finished"):
+        print(f"train: resuming the unfinished run in {checkpoints} from {last}")
         return last
-    stale = checkpoints.with_name(checkpoints.name + ".stale")
-    shutil.rmtree(stale, ignore_errors=True)
-    checkpoints.rename(stale)
-    print(f"train: {last} was trained with other params; moved to {stale}, starting fresh")
+    # The same run that has not saved yet (or this run's DDP ranks started after rank 0) is
+    # continued in place: there is nothing to resume and nothing to keep.
+    same_unsaved = state.get("identity") == identity and not state.get("finished") and not last.is_file()
+    if checkpoints.exists() and any(checkpoints.iterdir()) and not same_unsaved:
+        if not resume:
+            why = "train.resume is off"
+        elif state.get("identity") != identity:
+            why = "they were trained with other params or data"
+        else:
+            why = "that run finished"
+        stale = checkpoints.with_name(checkpoints.name + ".stale")
+        shutil.rmtree(stale, ignore_errors=True)
+        checkpoints.rename(stale)
+        print(f"train: not resuming {checkpoints} ({why}); moved to {stale}, starting fresh")
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps({"identity": identity, "finished": False}))
     return None
+
+
+class WeightSnapshots(Callback):
+    """Every ``every`` steps, the served weights alone as ``step{N:06d}.ckpt``: the
+    accuracy-vs-time curve evaluates them; resuming needs only ``last.ckpt``."""
+
+    def __init__(self, dirpath: Path, every: int) -> None:
+        self.dirpath, self.every = dirpath, every
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        step = trainer.global_step
+        if step % self.every == 0 and not (self.dirpath / f"step{step:06d}.ckpt").exists():
+            trainer.save_checkpoint(self.dirpath / f"step{step:06d}.ckpt", weights_only=True)
 
 
 def fit(
@@ -60,15 +100,11 @@ def fit(
     hparams = {"model_cfg": OmegaConf.to_container(model_cfg, resolve=True), "optim_cfg": optim_config(cfg)}
     module = BarcodeSegmenter(**hparams)  # type: ignore[arg-type]
     data = BarcodeDataModule(train_json, val_json, cfg, long_side=int(model_cfg.max_size))
-    resume = resume_checkpoint(checkpoints, hparams) if cfg.resume == "auto" else None
-    checkpointing = ModelCheckpoint(
-        dirpath=checkpoints,
-        filename="step{step:06d}",
-        auto_insert_metric_name=False,
-        every_n_train_steps=int(cfg.checkpoint_every),
-        save_top_k=-1,  # keep every one: evaluating them gives the accuracy-vs-time curve
-        save_last=True,
-    )
+    identity = run_identity(model_cfg, cfg, train_json)
+    resume = prepare_checkpoints(checkpoints, identity, resume=cfg.resume == "auto")
+    every = int(cfg.checkpoint_every)
+    # Full state (optimiser, loops, timer) only in last.ckpt, for resuming an interrupted run.
+    last = ModelCheckpoint(dirpath=checkpoints, every_n_train_steps=every, save_top_k=0, save_last=True)
     trainer = pl.Trainer(
         max_steps=int(cfg.max_steps),
         max_time=timedelta(minutes=float(cfg.max_minutes)) if cfg.max_minutes else None,
@@ -83,10 +119,18 @@ def fit(
         gradient_clip_val=float(cfg.grad_clip) if cfg.grad_clip else None,
         log_every_n_steps=int(cfg.log_every),
         logger=DVCLiveLogger(dir=str(metrics_dir), dvcyaml=None, save_dvc_exp=False, resume=resume is not None),
-        callbacks=[checkpointing, LearningRateMonitor("step"), TQDMProgressBar(refresh_rate=int(cfg.log_every))],
+        callbacks=[
+            last,
+            WeightSnapshots(checkpoints, every),
+            LearningRateMonitor("step"),
+            TQDMProgressBar(refresh_rate=int(cfg.log_every)),
+        ],
         enable_model_summary=False,
     )
     trainer.fit(module, datamodule=data, ckpt_path=resume)
     out.parent.mkdir(parents=True, exist_ok=True)
     trainer.save_checkpoint(out, weights_only=True)
+    if trainer.is_global_zero:
+        (checkpoints / LAST).unlink(missing_ok=True)  # a finished run is never resumed
+        (checkpoints / RUN_FILE).write_text(json.dumps({"identity": identity, "finished": True}))
     return out

@@ -32,11 +32,11 @@ from bentoml.models import BentoModel
 from PIL import Image
 from pydantic import Field
 
+from barseg.data.images import ImageError, ImageTooLarge, decode_image
 from barseg.infer.overlay import draw_detections
 from barseg.infer.predictor import Detection, Predictor
 from barseg.infer.runtimes import load_predictor
 from barseg.serve.asgi import FlatErrors, PayloadTooLarge, RequestGuard, form_fields
-from barseg.serve.images import ImageError, ImageTooLarge, decode_image
 from barseg.serve.settings import MODEL_FILES, ServeSettings
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,7 @@ class BarcodeSegmenter:
     async def run(self, image: Path, threshold: float | None, decode: bool | None) -> tuple[np.ndarray, dict[str, Any]]:
         """The upload as RGB and its ``Prediction`` JSON; bad uploads raise 4xx errors."""
         try:
-            rgb = await anyio.to_thread.run_sync(read_image, image, self.settings.max_pixels)
+            rgb = await anyio.to_thread.run_sync(decode_image, image.read_bytes(), self.settings.max_pixels)
         except ImageTooLarge as exc:
             raise PayloadTooLarge(f"image: {exc}") from exc
         except ImageError as exc:
@@ -208,10 +208,6 @@ class BarcodeSegmenter:
         detections = [Detection(**d) for d in prediction["detections"]]
         overlay = await anyio.to_thread.run_sync(draw_detections, rgb, detections)
         return Image.fromarray(overlay)
-
-
-def read_image(path: Path, max_pixels: int) -> np.ndarray:
-    return decode_image(path.read_bytes(), max_pixels)
 
 
 PUBLIC = cast("bentoml.Service[BarcodeSegmenter]", BarcodeSegmenter)  # type checkers ignore class decorators

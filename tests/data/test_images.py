@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from barseg.serve.images import ImageError, ImageTooLarge, decode_image
+from barseg.data.images import ImageError, ImageTooLarge, decode_image, read_image, resize
 from tests.serve.conftest import encode
 
 LIMIT = 10_000_000
@@ -103,6 +104,7 @@ def test_exif_orientation_is_applied() -> None:
         (b"", "empty"),
         (b"name,score\nean,0.9\n" * 10, "not a readable image"),
         (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "not a readable image"),  # no Ghostscript for uploads
+        (b"\xff\xd8\xff\xe0 this is not really a jpeg", "header is damaged"),  # Pillow raises OSError opening it
     ],
 )
 def test_non_images_are_refused(data: bytes, reason: str) -> None:
@@ -127,3 +129,23 @@ def test_bomb_is_refused_from_its_header() -> None:
 def test_pillows_own_bomb_guard_also_reads_as_too_large() -> None:
     with pytest.raises(ImageTooLarge, match="too large"):
         decode_image(png_header_only(20000, 20000), 10**12)
+
+
+def test_read_image_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "scan.png"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(ImageError, match=r"scan\.png: not a readable image"):
+        read_image(bad)
+    with pytest.raises(ImageError, match=r"missing\.jpg: cannot read the file"):
+        read_image(tmp_path / "missing.jpg")
+
+
+def test_shrinking_averages_fine_bars_instead_of_aliasing_them() -> None:
+    """1-px bars reduced 3x: area averaging leaves low-contrast grey (what training images get,
+    std 42.5); bilinear sampling picks single columns and keeps full-contrast false stripes
+    (std 127.5)."""
+    bars = np.zeros((300, 300, 3), np.uint8)
+    bars[:, ::2] = 255
+    small = resize(bars, 100, 100)
+    assert small.shape == (100, 100, 3) and small.std() < 50
+    assert resize(bars, 600, 600).shape == (600, 600, 3)

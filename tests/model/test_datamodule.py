@@ -1,0 +1,56 @@
+"""The training DataModule as Lightning drives it."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from barseg.model.datamodule import BarcodeDataModule
+from tests.conftest import params_section
+
+
+class _Recorder(pl.LightningModule):
+    """Records a digest of every training image, per epoch; learns nothing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(1))
+        self.seen: dict[int, list[str]] = {}
+
+    def training_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+        images, _ = batch
+        digests = [hashlib.sha1(image.numpy().tobytes()).hexdigest() for image in images]
+        self.seen.setdefault(self.current_epoch, []).extend(digests)
+        return self.weight.square().sum()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def _augmented_images_per_epoch(tiny_processed: Path, workers: int) -> dict[int, list[str]]:
+    cfg = params_section("train", num_workers=workers, batch_size=2, seed=3)
+    data = BarcodeDataModule(tiny_processed / "train.json", tiny_processed / "val.json", cfg, long_side=128)
+    recorder = _Recorder()
+    trainer = pl.Trainer(
+        max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False, limit_val_batches=0,
+    )  # fmt: skip
+    trainer.fit(recorder, datamodule=data)
+    return recorder.seen
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_every_epoch_draws_new_augmentations_reproducibly(tiny_processed: Path, workers: int) -> None:
+    seen = _augmented_images_per_epoch(tiny_processed, workers)
+    assert sorted(seen) == [0, 1, 2] and len(seen[0]) >= 6
+    for earlier, later in [(0, 1), (1, 2), (0, 2)]:
+        repeated = set(seen[earlier]) & set(seen[later])
+        assert len(repeated) <= len(seen[later]) // 3, (
+            f"epoch {later} repeats {len(repeated)} images of epoch {earlier}"
+        )
+    assert _augmented_images_per_epoch(tiny_processed, workers) == seen  # the same from the same seed
