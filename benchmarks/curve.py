@@ -20,6 +20,7 @@ import torch
 from barseg.data.formats import load_records
 from barseg.infer.runtimes import load_predictor
 from barseg.metrics.evaluation import evaluate_set
+from barseg.metrics.sets import evaluation_sets
 from barseg.params import load_section
 
 KEYS = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate")
@@ -44,9 +45,11 @@ def main() -> None:
     cfg = load_section("evaluate")
     test = load_records(args.test)
     sets = {"test": test[:: max(1, len(test) // args.test_images)][: args.test_images]}
-    for extra in cfg.extra_sets:
-        if extra.get("coco") and Path(extra.coco).is_file():  # decode_truth-only sets have no masks to score
-            sets[extra.name] = load_records(Path(extra.coco))
+    extra_sets, skipped = evaluation_sets(cfg.extra_sets)
+    print("\n".join(skipped))
+    for extra in extra_sets:
+        if extra.coco is not None:  # decode_truth-only sets have no masks to score
+            sets[extra.name] = load_records(extra.coco)
     checkpoints = sorted(args.checkpoints.glob("step*.ckpt")) + ([args.final] if args.final.is_file() else [])
     by_step = {trained_steps(c): c for c in checkpoints}  # the final model may equal the last step checkpoint
     rows = []

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from barseg.infer.runtimes import load_predictor
 from barseg.metrics.evaluation import evaluate_source
+from barseg.metrics.sets import evaluation_sets
 from barseg.params import load_section
 
 HEADLINE = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate", "decode_rate", "ms_per_image_p50")
@@ -23,12 +24,11 @@ def main() -> None:
     cfg = load_section("evaluate")
     predictor = load_predictor(args.model, threshold=cfg.threshold)
     sources = [{"name": "test", "coco": args.test, "decode": cfg.decode and cfg.decode_test}]
-    for extra in cfg.extra_sets:
-        paths = {k: Path(extra[k]) for k in ("coco", "decode_truth") if extra.get(k)}
-        if missing := [str(p) for p in paths.values() if not p.is_file()]:
-            print(f"evaluate: extra set '{extra.name}' skipped: {', '.join(missing)} not found")
-        else:
-            sources.append({"name": extra.name, "decode": cfg.decode, **paths})
+    extra_sets, skipped = evaluation_sets(cfg.extra_sets)
+    for message in skipped:
+        print(f"evaluate: extra set {message}")
+    for extra in extra_sets:
+        sources.append({"decode": cfg.decode, **vars(extra)})
     report = {}
     for source in sources:
         m = report[source["name"]] = evaluate_source(

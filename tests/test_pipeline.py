@@ -190,3 +190,26 @@ def test_an_experiment_with_a_changed_param(tiny_repo: Path) -> None:
     experiments = [exp for entry in shown for exp in (entry.get("experiments") or [])]
     names = [exp.get("name") for exp in experiments]
     assert "lr-sweep" in names, names
+
+
+def test_an_experiment_in_a_temporary_copy_still_evaluates_the_real_sets(tiny_repo: Path) -> None:
+    """Queued and --temp experiments run in a copy under .dvc/tmp: a set named by a path
+    relative to the repository (as ../shared/data/real is) must still be found there."""
+    outside = tiny_repo.parent / "outside_set"
+    shutil.copytree(tiny_repo / "data/processed/images", outside / "images")
+    shutil.copyfile(tiny_repo / "data/processed/test.json", outside / "annotations.json")
+    params = OmegaConf.load(tiny_repo / "params.yaml")
+    original = (tiny_repo / "params.yaml").read_text()
+    params.evaluate.extra_sets = [{"name": "outside", "coco": "../outside_set/annotations.json"}]
+    OmegaConf.save(params, tiny_repo / "params.yaml")
+    dvc = str(BIN / "dvc")
+    try:
+        run([dvc, "exp", "run", "--temp", "-n", "real-sets", "-S", "evaluate.threshold=0.4"], tiny_repo)
+    finally:
+        (tiny_repo / "params.yaml").write_text(original)
+    shown = json.loads(run([dvc, "exp", "show", "--json"], tiny_repo, stdout_only=True))
+    (experiment,) = [
+        exp for entry in shown for exp in (entry.get("experiments") or []) if exp.get("name") == "real-sets"
+    ]
+    metrics = json.dumps(experiment)
+    assert '"outside"' in metrics and "recall@0.5" in metrics, metrics[:2000]

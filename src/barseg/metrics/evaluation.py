@@ -225,6 +225,10 @@ def evaluate_set(
     return metrics
 
 
+# Figures that count unlabelled codes as false alarms (left out of recall-only sets).
+PRECISION_BASED = ("precision", "f1", "segm_AP", "bbox_AP")
+
+
 def has_texts(records: list[ImageRecord]) -> bool:
     """Every code of the set carries its text, so ``decode_rate`` can be scored."""
     return any(r.instances for r in records) and all(inst.text for r in records for inst in r.instances)
@@ -240,11 +244,13 @@ def evaluate_source(
     overlays: int = 8,
     decode: bool = True,
     images: Path | None = None,
+    recall_only: bool = False,
 ) -> dict[str, Any]:
     """One evaluation entry, as the evaluate stage and ``barseg evaluate`` both define it: a
     COCO set (segmentation metrics; ``decode_rate`` from its texts when every code has one)
     and/or a ``decode_truth.json`` (then ``decode_rate`` comes from it, over its images).
-    ``images``: the image folder of both, when not the default beside the file."""
+    ``images``: the image folder of both, when not the default beside the file. ``recall_only``:
+    only some codes are labelled, so figures that count false alarms are left out."""
     if coco is None and decode_truth is None:
         raise ValueError(f"{name}: give a COCO file, a decode_truth.json, or both")
     metrics: dict[str, Any] = {}
@@ -259,6 +265,8 @@ def evaluate_source(
             overlays,
             decode and decode_truth is None and has_texts(records),
         )
+        if recall_only:
+            metrics = {k: v for k, v in metrics.items() if not k.startswith(PRECISION_BASED)}
     if decode and decode_truth is not None:
         metrics.update(
             evaluate_decoding(predictor, load_decode_truth(decode_truth, images), threshold, f"decode {name}")
