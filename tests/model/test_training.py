@@ -94,6 +94,7 @@ def _stage(work: Path, **env: str) -> subprocess.Popen[str]:
 
 
 def _workdir(tmp_path: Path, tiny_processed: Path, **train: object) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
     (tmp_path / "data").symlink_to(tiny_processed)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(**train)))
     return tmp_path
@@ -171,6 +172,26 @@ def test_only_an_unfinished_run_of_the_same_params_and_data_is_resumed(tiny_proc
     last = torch.load(work / "models/model.ckpt", map_location="cpu", weights_only=True)
     assert last["global_step"] == 2
     assert any(not torch.equal(first["state_dict"][k], v) for k, v in last["state_dict"].items())
+
+
+def test_ema_weights_are_what_the_run_hands_on(tiny_processed: Path, tmp_path: Path) -> None:
+    """With train.ema_decay the final model and every snapshot are the average; the raw
+    weights of the same (deterministic) run differ from it."""
+    finals = {}
+    for decay in (None, 0.5):
+        work = _workdir(
+            tmp_path / str(decay), tiny_processed, max_steps=4, warmup_steps=1, checkpoint_every=2, val_every=100,
+            ema_decay=decay, threads=1,
+        )  # fmt: skip
+        _run(work)
+        final = torch.load(work / "models/model.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+        snapshot = torch.load(work / "models/checkpoints/step000004.ckpt", map_location="cpu", weights_only=True)
+        assert snapshot["global_step"] == 4
+        assert all(torch.equal(final[k], v) for k, v in snapshot["state_dict"].items())
+        TorchPredictor(work / "models/checkpoints/step000004.ckpt")  # snapshots load as models
+        finals[decay] = final
+    plain, averaged = finals[None], finals[0.5]
+    assert any(not torch.equal(plain[k], averaged[k]) for k in plain if plain[k].is_floating_point())
 
 
 def test_ddp_on_two_cpu_processes(tiny_processed: Path, tmp_path: Path) -> None:

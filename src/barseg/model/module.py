@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
+from pytorch_lightning.callbacks import Timer
 from torch import nn
 
 from barseg.data.dataset import Target
@@ -59,25 +61,49 @@ class BarcodeSegmenter(pl.LightningModule):
             optimizer = torch.optim.SGD(params, lr=cfg["lr"], momentum=0.9, weight_decay=cfg["weight_decay"])
         else:
             raise ValueError(f"train.optimizer: expected adamw or sgd, got {cfg['optimizer']!r}")
+        anneal_by = cfg.get("anneal_by", "steps")
+        if anneal_by not in ("steps", "time"):
+            raise ValueError(f"train.anneal_by: expected steps or time, got {anneal_by!r}")
         schedule = lr_schedule(
-            cfg["schedule"], cfg["warmup_steps"], cfg["max_steps"], list(cfg.get("step_milestones", []))
+            cfg["schedule"],
+            cfg["warmup_steps"],
+            cfg["max_steps"],
+            list(cfg.get("step_milestones", [])),
+            clock=self.time_spent if anneal_by == "time" else None,
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
+    def time_spent(self) -> float:
+        """The fraction of ``train.max_minutes`` used so far (validation and checkpoints
+        included), from Lightning's timer, which a resumed run restores."""
+        timer = next((c for c in self.trainer.callbacks if isinstance(c, Timer)), None)  # type: ignore[attr-defined]
+        remaining = timer.time_remaining() if timer is not None else None
+        if timer is None or remaining is None:
+            raise ValueError("train.anneal_by: time needs train.max_minutes")
+        elapsed = timer.time_elapsed()
+        return elapsed / max(1e-9, elapsed + remaining)
 
-def lr_schedule(kind: str, warmup: int, total: int, milestones: list[float]) -> Any:
-    """LR multiplier per step: linear warm-up, then cosine to 1% or x0.1 at each milestone
-    (fractions of ``total``)."""
+
+def lr_schedule(
+    kind: str, warmup: int, total: int, milestones: list[float], clock: Callable[[], float] | None = None
+) -> Callable[[int], float]:
+    """LR multiplier per step: linear warm-up, then cosine to 1% or x0.1 at each milestone.
+
+    Progress is the fraction of ``total`` steps done, or, with ``clock`` (the fraction of the
+    time budget spent), whichever is further: a run cut by its time budget then ends annealed
+    on any machine, instead of wherever the budget happens to stop the step schedule."""
 
     def factor(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
+        spent = clock() if clock is not None else 0.0
         if kind == "cosine":
-            progress = min(1.0, (step - warmup) / max(1, total - warmup))
+            progress = max(min(1.0, (step - warmup) / max(1, total - warmup)), min(1.0, spent))
             return 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * progress))
         if kind == "step":
-            return 0.1 ** sum(step >= m * total for m in milestones)
+            progress = max(step / total, spent)
+            return 0.1 ** sum(progress >= m for m in milestones)
         if kind == "constant":
             return 1.0
         raise ValueError(f"train.schedule: expected cosine, step or constant, got {kind!r}")

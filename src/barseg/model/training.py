@@ -13,7 +13,13 @@ import pytorch_lightning as pl
 import torch
 from dvclive.lightning import DVCLiveLogger
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.callbacks import (
+    Callback,
+    EMAWeightAveraging,
+    LearningRateMonitor,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
 
 from barseg.model.datamodule import BarcodeDataModule
 from barseg.model.module import BarcodeSegmenter
@@ -25,7 +31,7 @@ NOT_IN_RESULT = ("num_workers", "threads", "log_every", "resume")
 
 
 def optim_config(cfg: DictConfig) -> dict[str, Any]:
-    keys = ("optimizer", "lr", "weight_decay", "schedule", "warmup_steps", "max_steps", "step_milestones")
+    keys = ("optimizer", "lr", "weight_decay", "schedule", "warmup_steps", "max_steps", "step_milestones", "anneal_by")
     return {k: OmegaConf.to_container(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in keys}
 
 
@@ -71,17 +77,31 @@ def prepare_checkpoints(checkpoints: Path, identity: str, resume: bool) -> Path 
     return None
 
 
+class EMA(EMAWeightAveraging):
+    """Lightning's exponential moving average of the weights (``train.ema_decay``); the final
+    model and the snapshots are the averaged weights, and so are validation losses."""
+
+    def averaged_state_dict(self) -> dict[str, torch.Tensor]:
+        assert self._average_model is not None, "the average exists once fit has started"
+        return self._average_model.module.state_dict()
+
+
 class WeightSnapshots(Callback):
-    """Every ``every`` steps, the served weights alone as ``step{N:06d}.ckpt``: the
-    accuracy-vs-time curve evaluates them; resuming needs only ``last.ckpt``."""
+    """Every ``every`` steps, the weights we would serve (the EMA when on) as a weights-only
+    ``step{N:06d}.ckpt``: the accuracy-vs-time curve evaluates them; resuming needs only
+    ``last.ckpt``."""
 
-    def __init__(self, dirpath: Path, every: int) -> None:
-        self.dirpath, self.every = dirpath, every
+    def __init__(self, dirpath: Path, every: int, ema: EMA | None) -> None:
+        self.dirpath, self.every, self.ema = dirpath, every, ema
 
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         step = trainer.global_step
-        if step % self.every == 0 and not (self.dirpath / f"step{step:06d}.ckpt").exists():
-            trainer.save_checkpoint(self.dirpath / f"step{step:06d}.ckpt", weights_only=True)
+        path = self.dirpath / f"step{step:06d}.ckpt"
+        if step % self.every or path.exists() or not trainer.is_global_zero:
+            return
+        weights = self.ema.averaged_state_dict() if self.ema is not None else pl_module.state_dict()
+        snapshot = {"hyper_parameters": dict(pl_module.hparams), "state_dict": weights, "global_step": step}
+        torch.save(snapshot, path)
 
 
 def fit(
@@ -105,6 +125,7 @@ def fit(
     every = int(cfg.checkpoint_every)
     # Full state (optimiser, loops, timer) only in last.ckpt, for resuming an interrupted run.
     last = ModelCheckpoint(dirpath=checkpoints, every_n_train_steps=every, save_top_k=0, save_last=True)
+    ema = EMA(decay=float(cfg.ema_decay), update_starting_at_step=int(cfg.warmup_steps)) if cfg.ema_decay else None
     trainer = pl.Trainer(
         max_steps=int(cfg.max_steps),
         max_time=timedelta(minutes=float(cfg.max_minutes)) if cfg.max_minutes else None,
@@ -120,8 +141,9 @@ def fit(
         log_every_n_steps=int(cfg.log_every),
         logger=DVCLiveLogger(dir=str(metrics_dir), dvcyaml=None, save_dvc_exp=False, resume=resume is not None),
         callbacks=[
+            *([ema] if ema else []),  # before the snapshots: they save the average after its update
             last,
-            WeightSnapshots(checkpoints, every),
+            WeightSnapshots(checkpoints, every, ema),
             LearningRateMonitor("step"),
             TQDMProgressBar(refresh_rate=int(cfg.log_every)),
         ],
