@@ -213,3 +213,17 @@ def test_an_experiment_in_a_temporary_copy_still_evaluates_the_real_sets(tiny_re
     ]
     metrics = json.dumps(experiment)
     assert '"outside"' in metrics and "recall@0.5" in metrics, metrics[:2000]
+
+
+def test_the_ab_harness_runs_two_arms_for_the_same_time(tiny_repo: Path) -> None:
+    out = tiny_repo / "metrics/ab/tiny.json"
+    run(
+        [str(BIN / "python"), str(REPO / "benchmarks/ab.py"), "--minutes", "0.2", "--seeds", "0",
+         "--b", "train.ema_decay=0.5", "--name", "tiny", "--out", str(out)],
+        tiny_repo,
+    )  # fmt: skip
+    report = json.loads(out.read_text())
+    assert report["arms"]["B"]["overrides"] == ["train.ema_decay=0.5"]
+    for arm in ("A", "B"):
+        assert report["arms"][arm]["steps"][0] > 0
+        assert set(report["arms"][arm]["sets"]["test"]) == {"recall@0.5", "precision@0.5", "detection_rate"}

@@ -11,7 +11,8 @@ from barseg.data.symbology import normalize_text
 from barseg.data.synth import textures
 from barseg.data.synth.symbols import WRITERS, Symbol, make_symbol, quiet_zone
 from barseg.infer.decode import decode_detections, decode_prediction, detection_from_polygon, read_codes
-from barseg.infer.predictor import Detection, mask_outline
+from barseg.infer.detections import Detection
+from barseg.infer.predictor import mask_outline
 from barseg.infer.rectify import quad_of, rectify
 
 SCENE = 720  # px, square

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from barseg.infer.predictor import RawDetections, mask_outline, paste_mask, postprocess
+from barseg.infer.detections import RawDetections
+from barseg.infer.predictor import mask_outline, paste_mask, postprocess
 
 H, W = 60, 100
 

@@ -8,7 +8,8 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from barseg.data.formats import ImageRecord, Instance, rle_str
-from barseg.infer.predictor import Detection, Prediction, mask_outline
+from barseg.infer.detections import Detection, Prediction
+from barseg.infer.predictor import mask_outline
 from barseg.metrics.coco import coco_ap
 from barseg.metrics.evaluation import ImageResult, summarize
 from barseg.metrics.matching import greedy_match, modified_iou

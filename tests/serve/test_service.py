@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 from starlette.testclient import TestClient
 
-from barseg.infer.predictor import Predictor, RawDetections
+from barseg.infer.detections import RawDetections
+from barseg.infer.predictor import Predictor
 from tests.serve.conftest import SETTINGS, BadRequest, bad_requests, barcode_photo, encode
 
 RESPONSE_KEYS = {"num_detections", "detections", "image_size", "processing_time_ms"}

@@ -15,9 +15,10 @@ import onnx
 import torch
 from torchvision.ops import poolers
 
+from barseg.infer.detections import RawDetections
 from barseg.infer.network import INPUT_NAME, OUTPUT_NAMES, THRESHOLD_NAME, prepare_input
 from barseg.infer.onnx_runtime import SPEC_KEY, OnnxPredictor
-from barseg.infer.predictor import Predictor, RawDetections, paste_mask
+from barseg.infer.predictor import Predictor, paste_mask
 from barseg.infer.torch_runtime import DetectorCore, TorchPredictor, input_spec, load_checkpoint_model
 from barseg.metrics.matching import box_iou_matrix, greedy_match
 

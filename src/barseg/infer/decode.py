@@ -16,7 +16,7 @@ import numpy as np
 import zxingcpp
 
 from barseg.data.symbology import ONE_D, canonical_symbology
-from barseg.infer.predictor import Detection
+from barseg.infer.detections import Detection
 from barseg.infer.rectify import quad_of, rectify_with_transform
 
 # Formats we have a canonical name for; the others (DX film edge, Telepen, PZN, ...) are

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from barseg.data.images import resize
-from barseg.infer.predictor import RawDetections
+from barseg.infer.detections import RawDetections
 
 INPUT_NAME = "image"
 THRESHOLD_NAME = "score_threshold"  # scalar: detections at or below it are dropped in the graph

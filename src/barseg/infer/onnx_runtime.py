@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from barseg.infer.detections import RawDetections
 from barseg.infer.network import INPUT_NAME, THRESHOLD_NAME, InputSpec, prepare_input, raw_detections
-from barseg.infer.predictor import Predictor, RawDetections
+from barseg.infer.predictor import Predictor
 
 SPEC_KEY = "barseg.input_spec"
 # GPU providers first where this onnxruntime build has them; CPU always last.

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import cv2
 import numpy as np
 
-from barseg.infer.predictor import Detection
+from barseg.infer.detections import Detection
 
 PREDICTION_RGB = (255, 0, 0)
 TRUTH_RGB = (0, 200, 0)

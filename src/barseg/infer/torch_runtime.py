@@ -16,8 +16,9 @@ from torch import nn
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.image_list import ImageList
 
+from barseg.infer.detections import RawDetections
 from barseg.infer.network import InputSpec, prepare_input, raw_detections
-from barseg.infer.predictor import Predictor, RawDetections
+from barseg.infer.predictor import Predictor
 from barseg.model.factory import build_model
 
 

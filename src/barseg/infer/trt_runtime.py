@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from barseg.infer.detections import RawDetections
 from barseg.infer.network import INPUT_NAME, OUTPUT_NAMES, THRESHOLD_NAME, InputSpec, prepare_input, raw_detections
-from barseg.infer.predictor import Predictor, RawDetections
+from barseg.infer.predictor import Predictor
 
 MIN_ALIGNMENT = 256  # CUDA allocation granularity; any output dtype can be viewed at this offset
 INSTALL_HINT = "install the [trt] extra (pip install -e '.[trt]', TensorRT >= 10) on a machine with an NVIDIA GPU"

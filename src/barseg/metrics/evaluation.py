@@ -21,8 +21,9 @@ from tqdm import tqdm
 from barseg.data.formats import ImageRecord, load_records, rle_bytes, rle_str
 from barseg.data.images import read_image
 from barseg.infer.decode import decode_prediction
+from barseg.infer.detections import Prediction
 from barseg.infer.overlay import TRUTH_RGB, draw_detections, draw_polygons
-from barseg.infer.predictor import Prediction, Predictor
+from barseg.infer.predictor import Predictor
 from barseg.metrics.coco import coco_ap
 from barseg.metrics.decoding import decode_rate, expected_texts, load_decode_truth
 from barseg.metrics.matching import box_iou_matrix, greedy_match, mask_iou_matrix, modified_iou

@@ -33,8 +33,9 @@ from PIL import Image
 from pydantic import Field
 
 from barseg.data.images import ImageError, ImageTooLarge, decode_image
+from barseg.infer.detections import Detection
 from barseg.infer.overlay import draw_detections
-from barseg.infer.predictor import Detection, Predictor
+from barseg.infer.predictor import Predictor
 from barseg.infer.runtimes import load_predictor
 from barseg.serve.asgi import FlatErrors, PayloadTooLarge, RequestGuard, form_fields
 from barseg.serve.settings import MODEL_FILES, ServeSettings

@@ -1,0 +1,110 @@
+"""Equal-time A/B of two training recipes on the real evaluation sets.
+
+    python benchmarks/ab.py --minutes 78 --seeds 0 1 \
+        --a "" --b "train.ema_decay=0.999" [--name ema] [--out metrics/ab/ema.json]
+
+Each arm is a DVC experiment in a temporary copy of the repository (``dvc exp run --temp``,
+up to the ``evaluate`` stage) with ``train.max_minutes`` set to the same budget and
+``train.anneal_by=time``, so both end annealed after the same wall time however fast their
+steps are; the arm's own overrides (``-S`` values, space-separated) come on top, and each
+seed is a separate run. Run it on an otherwise idle machine: a second CPU-heavy process slows
+one arm and not the other. Prints, per real set, recall / precision / detection rate /
+decode rate as the mean over seeds and half their range (a difference smaller than that
+spread is not a result), and the steps each arm reached; writes the same to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+KEYS = ("recall@0.5", "precision@0.5", "detection_rate", "decode_rate")
+DVC = str(Path(sys.executable).with_name("dvc"))
+
+
+def run_arm(name: str, overrides: list[str], minutes: float, seed: int) -> str:
+    exp = f"ab-{name}-s{seed}"
+    settings = [f"train.max_minutes={minutes}", "train.anneal_by=time", f"train.seed={seed}", *overrides]
+    cmd = [DVC, "exp", "run", "--temp", "-f", "-n", exp, *(a for s in settings for a in ("-S", s)), "evaluate"]
+    print("$ " + " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    return exp
+
+
+def find_experiment(shown: Any, name: str) -> dict[str, Any]:
+    """The ``data`` of experiment ``name`` in ``dvc exp show --json``."""
+    if isinstance(shown, dict):
+        if shown.get("name") == name and "data" in shown:
+            return shown["data"]
+        children = shown.values()
+    elif isinstance(shown, list):
+        children = shown
+    else:
+        children = []
+    for child in children:
+        try:
+            return find_experiment(child, name)
+        except KeyError:
+            continue
+    raise KeyError(name)
+
+
+def figures(data: dict[str, Any]) -> dict[str, Any]:
+    metrics = data["metrics"]
+    evaluate = metrics["metrics/evaluate.json"]["data"]
+    train = metrics.get("metrics/train/metrics.json", {}).get("data", {})
+    return {"sets": {s: {k: m[k] for k in KEYS if k in m} for s, m in evaluate.items()}, "step": train.get("step")}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and half-range over seeds of every figure."""
+    out: dict[str, Any] = {"steps": [r["step"] for r in runs], "sets": {}}
+    for name in runs[0]["sets"]:
+        out["sets"][name] = {}
+        for key in runs[0]["sets"][name]:
+            values = [r["sets"][name][key] for r in runs if key in r["sets"].get(name, {})]
+            out["sets"][name][key] = {"mean": statistics.fmean(values), "spread": (max(values) - min(values)) / 2}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, required=True, help="training budget of every run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--a", default="", help="overrides of arm A (space-separated key=value)")
+    parser.add_argument("--b", default="", help="overrides of arm B")
+    parser.add_argument("--name", default="ab", help="experiment name prefix")
+    parser.add_argument("--out", type=Path, default=None, help="JSON report (default metrics/ab/NAME.json)")
+    args = parser.parse_args()
+    arms = {"A": args.a.split(), "B": args.b.split()}
+    runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
+    for seed in args.seeds:  # interleaved, so a drift in machine speed hits both arms alike
+        for arm, overrides in arms.items():
+            exp = run_arm(f"{args.name}-{arm}", overrides, args.minutes, seed)
+            shown = json.loads(subprocess.run([DVC, "exp", "show", "--json"], check=True, capture_output=True).stdout)
+            runs[arm].append(figures(find_experiment(shown, exp)))
+    report = {
+        "minutes": args.minutes,
+        "seeds": args.seeds,
+        "arms": {arm: {"overrides": arms[arm], **summarise(runs[arm])} for arm in arms},
+    }
+    out = args.out or Path("metrics/ab") / f"{args.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n")
+    print(f"\n{args.minutes:g} min per run, seeds {args.seeds}; A: {args.a or 'defaults'}; B: {args.b or 'defaults'}")
+    print(f"steps reached: A {report['arms']['A']['steps']}, B {report['arms']['B']['steps']}")
+    print(f"{'set':<28} {'figure':<15} {'A':>15} {'B':>15}")
+    for name, by_key in report["arms"]["A"]["sets"].items():
+        for key, a in by_key.items():
+            b = report["arms"]["B"]["sets"].get(name, {}).get(key)
+            cell_b = f"{b['mean']:.3f} ± {b['spread']:.3f}" if b else "-"
+            print(f"{name:<28} {key:<15} {a['mean']:.3f} ± {a['spread']:.3f} {cell_b:>15}")
+
+
+if __name__ == "__main__":
+    main()
