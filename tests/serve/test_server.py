@@ -133,3 +133,20 @@ def test_concurrent_requests_are_batched_and_counted(server: str, photo: bytes) 
         "barseg_decoded_total",
     ):
         assert name in metrics, name
+
+
+def test_every_dashboard_query_names_a_metric_the_service_exports(server: str, photo: bytes) -> None:
+    """docs/monitoring/grafana-dashboard.json against a live /metrics after good and bad requests."""
+    assert predict(server, photo).status_code == 200
+    httpx.post(f"{server}/predict", files={"image": ("x.jpg", b"not an image", "image/jpeg")}, timeout=60)
+    exported = httpx.get(f"{server}/metrics", timeout=10).text
+    series = [line for line in exported.splitlines() if line and not line.startswith("#")]
+    names = {re.split(r"[{ ]", line, maxsplit=1)[0] for line in series}
+    dashboard = json.loads((REPO / "docs/monitoring/grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    assert len(exprs) >= 8
+    for expr in exprs:
+        for metric in re.findall(r"\b(?:bentoml|barseg)_[a-z_]+", expr):
+            assert metric in names, f"{metric} (in {expr!r}) is not exported"
+        for label, value in re.findall(r'(\w+)="([^"]+)"', expr):
+            assert any(f'{label}="{value}"' in line for line in series), f'no series with {label}="{value}"'
