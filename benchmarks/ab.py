@@ -29,7 +29,14 @@ DVC = str(Path(sys.executable).with_name("dvc"))
 
 def run_arm(name: str, overrides: list[str], minutes: float, seed: int) -> str:
     exp = f"ab-{name}-s{seed}"
-    settings = [f"train.max_minutes={minutes}", "train.anneal_by=time", f"train.seed={seed}", *overrides]
+    # max_steps out of reach: the time budget, not a step count, ends every run.
+    settings = [
+        f"train.max_minutes={minutes}",
+        "train.max_steps=10000000",
+        "train.anneal_by=time",
+        f"train.seed={seed}",
+        *overrides,
+    ]
     cmd = [DVC, "exp", "run", "--temp", "-f", "-n", exp, *(a for s in settings for a in ("-S", s)), "evaluate"]
     print("$ " + " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)

@@ -4,7 +4,7 @@
         --variant base --variant nms=0.6 --variant nms=0.7,proposals=400 --variant shrink=linear
 
 A variant is comma-separated knobs of the PyTorch runtime: ``nms`` (the box head's NMS IoU),
-``proposals`` (RPN proposals kept after NMS at test time; pre-NMS scales with it), and
+``proposals`` (RPN proposals kept after NMS at test time; pre-NMS raised to it if lower), and
 ``shrink`` (``area``, the default, or ``linear``: how a photo larger than the network input is
 reduced — ``linear`` is what inference did before it matched training's area averaging).
 Nothing is retrained: a knob that wins is adopted in ``params.yaml`` with the next training
@@ -48,7 +48,7 @@ def apply(predictor: TorchPredictor, variant: str) -> None:
         elif key == "proposals":
             rpn = predictor.core.rpn
             rpn._post_nms_top_n["testing"] = int(value)
-            rpn._pre_nms_top_n["testing"] = max(rpn._pre_nms_top_n["testing"], int(value))
+            rpn._pre_nms_top_n["testing"] = max(rpn._pre_nms_top_n["testing"], int(value))  # never fewer in
         elif key == "shrink" and value in ("area", "linear"):
             network.resize = AREA_RESIZE if value == "area" else linear_resize  # type: ignore[attr-defined]
         else:
@@ -65,9 +65,9 @@ def main() -> None:
     found, skipped = evaluation_sets(cfg.extra_sets)
     print("\n".join(skipped))
     sets = {s.name: load_records(s.coco) for s in found if s.coco and (not args.sets or s.name in args.sets)}
-    predictor = TorchPredictor(args.model, threshold=cfg.threshold)
     print(f"{'set':<28} {'variant':<24} " + " ".join(f"{k:>16}" for k in KEYS))
     for variant in args.variant or ["base"]:
+        predictor = TorchPredictor(args.model, threshold=cfg.threshold)  # no knob carries over
         apply(predictor, variant)
         for name, records in sets.items():
             m = evaluate_set(predictor, records, name, cfg.threshold, None)

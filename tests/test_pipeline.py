@@ -204,7 +204,8 @@ def test_an_experiment_in_a_temporary_copy_still_evaluates_the_real_sets(tiny_re
     OmegaConf.save(params, tiny_repo / "params.yaml")
     dvc = str(BIN / "dvc")
     try:
-        run([dvc, "exp", "run", "--temp", "-n", "real-sets", "-S", "evaluate.threshold=0.4"], tiny_repo)
+        out = run([dvc, "exp", "run", "--temp", "-n", "real-sets", "-S", "evaluate.threshold=0.4"], tiny_repo)
+        assert "Running stage 'evaluate'" in out and "Running stage 'train'" not in out, out
     finally:
         (tiny_repo / "params.yaml").write_text(original)
     shown = json.loads(run([dvc, "exp", "show", "--json"], tiny_repo, stdout_only=True))

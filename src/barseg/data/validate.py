@@ -139,6 +139,8 @@ def check_record(record: ImageRecord, seen_content: dict[str, str]) -> list[Prob
         data = record.path.read_bytes()
     except FileNotFoundError:
         return [Problem(file, "unreadable_image", "image file is missing")]
+    except OSError as exc:  # a folder, no permission, an I/O error
+        return [Problem(file, "unreadable_image", f"cannot read the file ({exc.strerror or exc})")]
     try:
         # Decoded fully, as training reads it (catches truncated and corrupt files), and upright:
         # every stage applies the EXIF orientation, so labels are in the upright photo's pixels.

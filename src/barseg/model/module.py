@@ -28,6 +28,7 @@ class BarcodeSegmenter(pl.LightningModule):
         self.save_hyperparameters()
         self.model = build_model(OmegaConf.create(model_cfg))
         self.optim_cfg = optim_cfg
+        self.spent = 0.0  # fraction of the time budget used (train.anneal_by: time)
 
     def forward(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         return self.model(images)
@@ -69,10 +70,15 @@ class BarcodeSegmenter(pl.LightningModule):
             cfg["warmup_steps"],
             cfg["max_steps"],
             list(cfg.get("step_milestones", [])),
-            clock=self.time_spent if anneal_by == "time" else None,
+            clock=(lambda: self.spent) if anneal_by == "time" else None,
         )
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        if self.optim_cfg.get("anneal_by") == "time":
+            # Rank 0's clock for every rank: DDP replicas must follow one learning rate.
+            self.spent = float(self.trainer.strategy.broadcast(self.time_spent(), src=0))
 
     def time_spent(self) -> float:
         """The fraction of ``train.max_minutes`` used so far (validation and checkpoints

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from dvclive.lightning import DVCLiveLogger
+from lightning_fabric.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import (
     Callback,
@@ -26,8 +28,11 @@ from barseg.model.module import BarcodeSegmenter
 
 LAST = "last.ckpt"
 RUN_FILE = "run.json"
-# train params that change how fast or how verbosely a run goes, never what it learns.
+# train params that change how fast or how verbosely a run goes, not the computation of a step.
+# (Under a max_minutes ceiling, speed decides how many steps fit: a faster setting trains
+# further; DVC does not rerun for it and a resumed run may change it.)
 NOT_IN_RESULT = ("num_workers", "threads", "log_every", "resume")
+TRAINING_CODE = ("model", "data")  # barseg subpackages whose code a resumed run must share
 
 
 def optim_config(cfg: DictConfig) -> dict[str, Any]:
@@ -35,14 +40,24 @@ def optim_config(cfg: DictConfig) -> dict[str, Any]:
     return {k: OmegaConf.to_container(cfg[k]) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in keys}
 
 
+def training_code_digest() -> str:
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha1()
+    for path in sorted(p for sub in TRAINING_CODE for p in (package / sub).rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
 def run_identity(model_cfg: DictConfig, cfg: DictConfig, train_json: Path) -> str:
-    """What a run's result depends on: the model and train params (less ``NOT_IN_RESULT``) and
-    the training data (the split file names every image by its content hash)."""
+    """What a run's result depends on: the model and train params (less ``NOT_IN_RESULT``),
+    the training data (the split file names every image by its content hash) and the code
+    that trains (``barseg.model``, ``barseg.data``)."""
     train = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_IN_RESULT}  # type: ignore[union-attr]
     payload = {
         "model": OmegaConf.to_container(model_cfg, resolve=True),
         "train": train,
         "data": hashlib.sha1(train_json.read_bytes()).hexdigest(),
+        "code": training_code_digest(),
     }
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -52,12 +67,15 @@ def prepare_checkpoints(checkpoints: Path, identity: str, resume: bool) -> Path 
     same params and data; otherwise the folder is moved aside and a new run starts in it.
 
     Resuming anything else would carry an old experiment into a new one: a finished run
-    resumed stops at once and hands back its old weights."""
+    resumed stops at once and hands back its old weights. Every process of a distributed run
+    makes the same decision; only global rank 0 moves or writes files."""
     run_file, last = checkpoints / RUN_FILE, checkpoints / LAST
     state = json.loads(run_file.read_text()) if run_file.is_file() else {}
     if resume and last.is_file() and state.get("identity") == identity and not state.get("finished"):
         print(f"train: resuming the unfinished run in {checkpoints} from {last}")
         return last
+    if getattr(rank_zero_only, "rank", 0) != 0:  # set by Lightning from RANK, LOCAL_RANK, SLURM_PROCID
+        return None
     # The same run that has not saved yet (or this run's DDP ranks started after rank 0) is
     # continued in place: there is nothing to resume and nothing to keep.
     same_unsaved = state.get("identity") == identity and not state.get("finished") and not last.is_file()
@@ -78,30 +96,55 @@ def prepare_checkpoints(checkpoints: Path, identity: str, resume: bool) -> Path 
 
 
 class EMA(EMAWeightAveraging):
-    """Lightning's exponential moving average of the weights (``train.ema_decay``); the final
-    model and the snapshots are the averaged weights, and so are validation losses."""
+    """Lightning's exponential moving average of the weights (``train.ema_decay``), updated
+    from the end of the warm-up; the final model, the snapshots and validation use it. A run
+    that ends before its first update (a short time budget) keeps its own weights rather than
+    the initial ones the average starts from."""
 
-    def averaged_state_dict(self) -> dict[str, torch.Tensor]:
-        assert self._average_model is not None, "the average exists once fit has started"
+    def has_average(self) -> bool:
+        return self._average_model is not None and int(self._average_model.n_averaged) > 0
+
+    def averaged_state_dict(self, pl_module: pl.LightningModule) -> dict[str, torch.Tensor]:
+        if not self.has_average():
+            return pl_module.state_dict()
+        assert self._average_model is not None
         return self._average_model.module.state_dict()
+
+    def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._swapped = self.has_average()
+        if self._swapped:
+            super().on_validation_epoch_start(trainer, pl_module)
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if getattr(self, "_swapped", False):
+            super().on_validation_epoch_end(trainer, pl_module)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.has_average():
+            super().on_train_end(trainer, pl_module)
 
 
 class WeightSnapshots(Callback):
     """Every ``every`` steps, the weights we would serve (the EMA when on) as a weights-only
-    ``step{N:06d}.ckpt``: the accuracy-vs-time curve evaluates them; resuming needs only
-    ``last.ckpt``."""
+    ``step{N:06d}.ckpt``, written whole or not at all: the accuracy-vs-time curve evaluates
+    them; resuming needs only ``last.ckpt``. A resumed run overwrites the snapshots the
+    interrupted one wrote after its last ``last.ckpt``."""
 
     def __init__(self, dirpath: Path, every: int, ema: EMA | None) -> None:
         self.dirpath, self.every, self.ema = dirpath, every, ema
+        self.saved_step = -1
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args: Any) -> None:
         step = trainer.global_step
-        path = self.dirpath / f"step{step:06d}.ckpt"
-        if step % self.every or path.exists() or not trainer.is_global_zero:
+        if step % self.every or step == self.saved_step or not trainer.is_global_zero:
             return
-        weights = self.ema.averaged_state_dict() if self.ema is not None else pl_module.state_dict()
+        weights = self.ema.averaged_state_dict(pl_module) if self.ema is not None else pl_module.state_dict()
         snapshot = {"hyper_parameters": dict(pl_module.hparams), "state_dict": weights, "global_step": step}
-        torch.save(snapshot, path)
+        path = self.dirpath / f"step{step:06d}.ckpt"
+        partial = path.with_suffix(".partial")
+        torch.save(snapshot, partial)
+        os.replace(partial, path)
+        self.saved_step = step
 
 
 def fit(
@@ -115,6 +158,8 @@ def fit(
 ) -> Path:
     """Train, write the final weights-only checkpoint to ``out`` and return it."""
     pl.seed_everything(int(cfg.seed), workers=True)
+    if cfg.anneal_by == "time" and not cfg.max_minutes:
+        raise ValueError("train.anneal_by: time needs train.max_minutes (the budget it anneals over)")
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     hparams = {"model_cfg": OmegaConf.to_container(model_cfg, resolve=True), "optim_cfg": optim_config(cfg)}

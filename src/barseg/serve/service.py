@@ -160,7 +160,7 @@ class BarcodeSegmenter:
     async def run(self, image: Path, threshold: float | None, decode: bool | None) -> tuple[np.ndarray, dict[str, Any]]:
         """The upload as RGB and its ``Prediction`` JSON; bad uploads raise 4xx errors."""
         try:
-            rgb = await anyio.to_thread.run_sync(decode_image, image.read_bytes(), self.settings.max_pixels)
+            rgb = await anyio.to_thread.run_sync(read_upload, image, self.settings.max_pixels)
         except ImageTooLarge as exc:
             raise PayloadTooLarge(f"image: {exc}") from exc
         except ImageError as exc:
@@ -209,6 +209,11 @@ class BarcodeSegmenter:
         detections = [Detection(**d) for d in prediction["detections"]]
         overlay = await anyio.to_thread.run_sync(draw_detections, rgb, detections)
         return Image.fromarray(overlay)
+
+
+def read_upload(path: Path, max_pixels: int) -> np.ndarray:
+    """The uploaded file as RGB (off the event loop: reading and decoding both block)."""
+    return decode_image(path.read_bytes(), max_pixels)
 
 
 PUBLIC = cast("bentoml.Service[BarcodeSegmenter]", BarcodeSegmenter)  # type checkers ignore class decorators
