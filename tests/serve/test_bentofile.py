@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
+from tests.code_graph import code_of
 from tests.conftest import REPO
-from tests.test_dvc_graph import code_of
 
 BENTOFILE = yaml.safe_load((REPO / "bentofile.yaml").read_text())
 

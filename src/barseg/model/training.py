@@ -76,16 +76,13 @@ def prepare_checkpoints(checkpoints: Path, identity: str, resume: bool) -> Path 
         return last
     if getattr(rank_zero_only, "rank", 0) != 0:  # set by Lightning from RANK, LOCAL_RANK, SLURM_PROCID
         return None
-    # The same run that has not saved yet (or this run's DDP ranks started after rank 0) is
-    # continued in place: there is nothing to resume and nothing to keep.
-    same_unsaved = state.get("identity") == identity and not state.get("finished") and not last.is_file()
-    if checkpoints.exists() and any(checkpoints.iterdir()) and not same_unsaved:
+    if checkpoints.exists() and any(checkpoints.iterdir()):
         if not resume:
             why = "train.resume is off"
         elif state.get("identity") != identity:
             why = "they were trained with other params or data"
         else:
-            why = "that run finished"
+            why = "that run finished" if state.get("finished") else "that run saved no last.ckpt"
         stale = checkpoints.with_name(checkpoints.name + ".stale")
         shutil.rmtree(stale, ignore_errors=True)
         checkpoints.rename(stale)
@@ -100,6 +97,8 @@ class EMA(EMAWeightAveraging):
     from the end of the warm-up; the final model, the snapshots and validation use it. A run
     that ends before its first update (a short time budget) keeps its own weights rather than
     the initial ones the average starts from."""
+
+    _swapped = False  # whether validation runs on the average (swapped in at its start)
 
     def has_average(self) -> bool:
         return self._average_model is not None and int(self._average_model.n_averaged) > 0
@@ -116,7 +115,7 @@ class EMA(EMAWeightAveraging):
             super().on_validation_epoch_start(trainer, pl_module)
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if getattr(self, "_swapped", False):
+        if self._swapped:
             super().on_validation_epoch_end(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
