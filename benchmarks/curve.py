@@ -1,18 +1,21 @@
 """Accuracy against training time: evaluate every checkpoint the train stage kept.
 
     python benchmarks/curve.py [--checkpoints models/checkpoints] [--final models/model.ckpt] [--test-images 100]
+                               [--weights served|live]
 
 For each ``stepNNNNNN.ckpt`` and the final ``models/model.ckpt``: minutes of training to reach
 it (``--seconds-per-step``, as the train stage's progress bar reported it), then
 recall/precision@0.5, segm AP50 and detection rate on the test split and on every extra set
 of ``params.yaml``'s ``evaluate`` section that is present. Prints a table and writes
-``metrics/curve.json``.
+``metrics/curve.json``. A run with ``train.ema_decay`` snapshots the average (``served``) and the
+raw weights it averages (``--weights live``): both curves of one run compare the EMA at equal time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 import torch
@@ -31,6 +34,17 @@ def trained_steps(checkpoint: Path) -> int:
     return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"])
 
 
+def live_weights(snapshot: Path, scratch: Path) -> Path:
+    """A copy of an EMA run's snapshot that serves its raw (not averaged) weights."""
+    checkpoint = torch.load(snapshot, map_location="cpu", weights_only=True)
+    if "live_state_dict" not in checkpoint:
+        raise SystemExit(f"{snapshot}: no live_state_dict (only snapshots of a train.ema_decay run carry one)")
+    checkpoint["state_dict"] = checkpoint.pop("live_state_dict")
+    path = scratch / snapshot.name
+    torch.save(checkpoint, path)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoints", type=Path, default=Path("models/checkpoints"))
@@ -39,6 +53,9 @@ def main() -> None:
     parser.add_argument("--test-images", type=int, default=100, help="evenly spread subset of the test split")
     parser.add_argument(
         "--seconds-per-step", type=float, default=float("nan"), help="training speed, for the minutes column"
+    )
+    parser.add_argument(
+        "--weights", choices=("served", "live"), default="served", help="live: an EMA run's raw weights"
     )
     parser.add_argument("--out", type=Path, default=Path("metrics/curve.json"))
     args = parser.parse_args()
@@ -50,17 +67,22 @@ def main() -> None:
     for extra in extra_sets:
         if extra.coco is not None:  # decode_truth-only sets have no masks to score
             sets[extra.name] = load_records(extra.coco)
-    checkpoints = sorted(args.checkpoints.glob("step*.ckpt")) + ([args.final] if args.final.is_file() else [])
+    checkpoints = sorted(args.checkpoints.glob("step*.ckpt"))
+    if args.weights == "served" and args.final.is_file():  # the final model holds the average only
+        checkpoints.append(args.final)
     by_step = {trained_steps(c): c for c in checkpoints}  # the final model may equal the last step checkpoint
     rows = []
-    for step, checkpoint in sorted(by_step.items()):
-        predictor = load_predictor(checkpoint, "torch", cfg.threshold)
-        row: dict[str, object] = {"step": step, "minutes": round(step * args.seconds_per_step / 60, 1)}
-        for name, records in sets.items():
-            m = evaluate_set(predictor, records, name, cfg.threshold, None)
-            row[name] = {k: round(m[k], 3) for k in KEYS}
-        rows.append(row)
-        print(json.dumps(row), flush=True)
+    with tempfile.TemporaryDirectory(prefix="barseg-curve-") as scratch:
+        for step, checkpoint in sorted(by_step.items()):
+            if args.weights == "live":
+                checkpoint = live_weights(checkpoint, Path(scratch))
+            predictor = load_predictor(checkpoint, "torch", cfg.threshold)
+            row: dict[str, object] = {"step": step, "minutes": round(step * args.seconds_per_step / 60, 1)}
+            for name, records in sets.items():
+                m = evaluate_set(predictor, records, name, cfg.threshold, None)
+                row[name] = {k: round(m[k], 3) for k in KEYS}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
     header = "step  min  " + "  ".join(f"{name[:22]:>22}" for name in sets)
     print(header + "\n" + " " * 11 + "  ".join(f"{'R / P / AP50 / DR':>22}" for _ in sets))

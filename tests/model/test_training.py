@@ -193,6 +193,11 @@ def test_ema_weights_are_what_the_run_hands_on(tiny_processed: Path, tmp_path: P
         snapshot = torch.load(work / "models/checkpoints/step000004.ckpt", map_location="cpu", weights_only=True)
         assert snapshot["global_step"] == 4
         assert all(torch.equal(final[k], v) for k, v in snapshot["state_dict"].items())
+        if decay is None:
+            assert "live_state_dict" not in snapshot
+        else:  # the raw weights of the same step ride along, for the EMA-vs-raw curve
+            live = snapshot["live_state_dict"]
+            assert any(not torch.equal(live[k], v) for k, v in snapshot["state_dict"].items() if v.is_floating_point())
         TorchPredictor(work / "models/checkpoints/step000004.ckpt")  # snapshots load as models
         finals[decay] = final
     plain, averaged = finals[None], finals[0.5]

@@ -103,9 +103,7 @@ class EMA(EMAWeightAveraging):
     def has_average(self) -> bool:
         return self._average_model is not None and int(self._average_model.n_averaged) > 0
 
-    def averaged_state_dict(self, pl_module: pl.LightningModule) -> dict[str, torch.Tensor]:
-        if not self.has_average():
-            return pl_module.state_dict()
+    def averaged_state_dict(self) -> dict[str, torch.Tensor]:
         assert self._average_model is not None
         return self._average_model.module.state_dict()
 
@@ -126,7 +124,9 @@ class EMA(EMAWeightAveraging):
 class WeightSnapshots(Callback):
     """Every ``every`` steps, the weights we would serve (the EMA when on) as a weights-only
     ``step{N:06d}.ckpt``, written whole or not at all: the accuracy-vs-time curve evaluates
-    them; resuming needs only ``last.ckpt``. A resumed run overwrites the snapshots the
+    them; resuming needs only ``last.ckpt``. With the EMA on, the raw weights ride along as
+    ``live_state_dict``, so one run measures the average against what it averages, step for
+    step (``benchmarks/curve.py --weights live``). A resumed run overwrites the snapshots the
     interrupted one wrote after its last ``last.ckpt``."""
 
     def __init__(self, dirpath: Path, every: int, ema: EMA | None) -> None:
@@ -137,8 +137,14 @@ class WeightSnapshots(Callback):
         step = trainer.global_step
         if step % self.every or step == self.saved_step or not trainer.is_global_zero:
             return
-        weights = self.ema.averaged_state_dict(pl_module) if self.ema is not None else pl_module.state_dict()
-        snapshot = {"hyper_parameters": dict(pl_module.hparams), "state_dict": weights, "global_step": step}
+        snapshot = {
+            "hyper_parameters": dict(pl_module.hparams),
+            "state_dict": pl_module.state_dict(),
+            "global_step": step,
+        }
+        if self.ema is not None and self.ema.has_average():
+            snapshot["live_state_dict"] = snapshot["state_dict"]
+            snapshot["state_dict"] = self.ema.averaged_state_dict()
         path = self.dirpath / f"step{step:06d}.ckpt"
         partial = path.with_suffix(".partial")
         torch.save(snapshot, partial)
