@@ -26,7 +26,7 @@ def test_exported_graph_is_checked_dynamic_and_self_describing(tiny_onnx: Path) 
 
 def test_onnx_matches_pytorch_on_a_trained_checkpoint(tiny_checkpoint: Path, tiny_onnx: Path, tiny_images) -> None:
     torch_p, onnx_p = TorchPredictor(tiny_checkpoint), OnnxPredictor(tiny_onnx, threads=1)
-    scores = np.concatenate([torch_p.raw([img], 0.001)[0].scores for _, img in tiny_images])
+    scores = np.concatenate([torch_p.raw([torch_p.prepare(img)], 0.001)[0].scores for _, img in tiny_images])
     assert len(np.unique(scores.round(4))) > 10, "scores tie: the checkpoint is not trained enough to compare"
     report = check_parity(torch_p, onnx_p, tiny_images, **TOLERANCE)
     assert report.passed, report.failures
@@ -80,9 +80,9 @@ def test_the_score_threshold_is_a_graph_input(tiny_onnx: Path, tiny_images) -> N
     onnx_p = OnnxPredictor(tiny_onnx, threads=1)
     assert [i.name for i in onnx_p.session.get_inputs()] == ["image", "score_threshold"]
     image = tiny_images[0][1]
-    (low,) = onnx_p.raw([image], 0.001)
+    (low,) = onnx_p.raw([onnx_p.prepare(image)], 0.001)
     cut = float(np.median(low.scores))
-    (high,) = onnx_p.raw([image], cut)
+    (high,) = onnx_p.raw([onnx_p.prepare(image)], cut)
     assert 0 < len(high.scores) < len(low.scores)
     assert (high.scores > cut).all()
 
@@ -97,15 +97,32 @@ def test_int8_variant_is_written_beside_and_never_replaces_fp32(tiny_onnx: Path,
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     predictor = OnnxPredictor(int8, threads=1)
     assert predictor.spec == OnnxPredictor(tiny_onnx).spec
-    (raw,) = predictor.raw([tiny_images[0][1]], 0.001)
+    (raw,) = predictor.raw([predictor.prepare(tiny_images[0][1])], 0.001)
     assert raw.boxes.shape[1] == 4 and raw.masks.shape[1:] == (28, 28)
 
 
 def test_a_batch_gives_each_image_what_it_gets_alone(tiny_checkpoint: Path, tiny_images) -> None:
     torch_p = TorchPredictor(tiny_checkpoint)
     small = np.ascontiguousarray(tiny_images[1][1][:128, :200])  # padded far less than its batch
-    alone = [torch_p.raw([img], 0.005)[0] for img in (tiny_images[0][1], small)]
-    together = torch_p.raw([tiny_images[0][1], small], 0.005)
+    alone = [torch_p.raw([torch_p.prepare(img)], 0.005)[0] for img in (tiny_images[0][1], small)]
+    together = torch_p.raw([torch_p.prepare(img) for img in (tiny_images[0][1], small)], 0.005)
     for a, b in zip(alone, together, strict=True):
         assert len(a.scores) == len(b.scores)
         assert np.allclose(a.boxes, b.boxes, atol=0.5) and np.allclose(a.scores, b.scores, atol=1e-3)
+
+
+def test_concurrent_cuts_leave_the_shared_model_alone(tiny_checkpoint: Path, tiny_images) -> None:
+    """Calls with different score cuts from several threads each get what they get alone,
+    and the model's own threshold is never written."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch_p = TorchPredictor(tiny_checkpoint)
+    own = torch_p.core.roi_heads.score_thresh
+    fitted = torch_p.prepare(tiny_images[0][1])
+    cuts = [0.001, 0.02, 0.001, 0.02] * 3
+    alone = {cut: len(torch_p.raw([fitted], cut)[0].scores) for cut in set(cuts)}
+    assert alone[0.001] > alone[0.02]
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(lambda cut: len(torch_p.raw([fitted], cut)[0].scores), cuts))
+    assert counts == [alone[cut] for cut in cuts]
+    assert torch_p.core.roi_heads.score_thresh == own

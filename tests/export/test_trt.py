@@ -90,7 +90,8 @@ def test_surgered_graph_gives_the_detections_of_the_fixed_size_export(
 
 def test_zero_detections_pass_through_the_inlined_nms(surgered, tiny_images) -> None:
     """The inlined branch now also sees the case the removed one handled: no boxes at all."""
-    (raw,) = OnnxPredictor(surgered[0], threads=1).raw([tiny_images[0][1]], 1.0)
+    predictor = OnnxPredictor(surgered[0], threads=1)
+    (raw,) = predictor.raw([predictor.prepare(tiny_images[0][1])], 1.0)
     assert raw.boxes.shape == (0, 4) and raw.scores.shape == (0,) and raw.masks.shape[0] == 0
 
 
@@ -198,9 +199,9 @@ def test_fp32_engine_matches_onnx_runtime(gpu, surgered, tiny_images, tmp_path: 
     report = check_parity(OnnxPredictor(surgered[0]), predictor, with_wide(tiny_images), **TOLERANCE)
     assert report.passed, report.failures
     assert report.matched == report.reference_detections > 5
-    (empty,) = predictor.raw([tiny_images[0][1]], 1.0)
+    (empty,) = predictor.raw([predictor.prepare(tiny_images[0][1])], 1.0)
     assert empty.boxes.shape == (0, 4)
-    again = predictor.raw([tiny_images[0][1]], 0.001)[0]  # the output buffers are reused, not stale
+    again = predictor.raw([predictor.prepare(tiny_images[0][1])], 0.001)[0]  # the output buffers are reused, not stale
     assert len(again.scores) > 0
 
 

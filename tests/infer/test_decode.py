@@ -259,8 +259,34 @@ def test_a_detection_its_crops_cannot_read_takes_the_whole_photo_read_inside_it(
 
     scene, symbols, polygons = _neighbours()
     detections = [_mask_detection(p, scene.shape[:2]) for p in polygons]
-    monkeypatch.setattr(decode, "decode_region", lambda gray, detection: None)  # every crop fails
+    monkeypatch.setattr(decode, "decode_region", lambda gray, detection, deadline: None)  # every crop fails
     extra = decode.decode_prediction(scene, detections)
     assert extra == []  # both codes lie inside a detection: no extra detections
     for detection, symbol in zip(detections, symbols, strict=True):
         _assert_read(detection, symbol)
+
+
+def test_reading_work_is_bounded_by_count_and_deadline(monkeypatch) -> None:
+    """Only the best ``max_decodes`` detections are tried; past the deadline no crop and no
+    whole-photo read is tried, and every detection is still returned, unread."""
+    import time
+
+    import barseg.infer.decode as decode
+
+    scene, symbols, polygons = _neighbours()
+    tried: list[int] = []
+    read_region = decode.decode_region
+    monkeypatch.setattr(
+        decode,
+        "decode_region",
+        lambda gray, detection, deadline: tried.append(id(detection)) or read_region(gray, detection, deadline),
+    )
+    detections = [_mask_detection(p, scene.shape[:2]) for p in polygons]
+    decode.decode_prediction(scene, detections, max_decodes=1)
+    assert tried == [id(detections[0])]
+    _assert_read(detections[0], symbols[0])
+    whole_photo = []
+    monkeypatch.setattr(decode, "read_codes", lambda image: whole_photo.append(1) or [])
+    late = [_mask_detection(p, scene.shape[:2]) for p in polygons]
+    assert decode.decode_prediction(scene, late, deadline=time.monotonic() - 1) == []
+    assert [d.text for d in late] == [None, None] and whole_photo == []

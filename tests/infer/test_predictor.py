@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
+from pycocotools import mask as mask_utils
 
 from barseg.infer.detections import RawDetections
-from barseg.infer.predictor import mask_outline, paste_mask, postprocess
+from barseg.infer.predictor import MaskCrop, crop_rle, mask_outline, paste_mask, postprocess
 
 H, W = 60, 100
 
@@ -17,7 +18,15 @@ def raw(*items: tuple[tuple[int, int, int, int], float]) -> RawDetections:
     )
 
 
+def full_frame(crop: MaskCrop) -> np.ndarray:
+    out = np.zeros(crop.photo_shape, crop.values.dtype)
+    h, w = crop.values.shape
+    out[crop.y0 : crop.y0 + h, crop.x0 : crop.x0 + w] = crop.values
+    return out
+
+
 def test_paste_mask_equals_torchvision() -> None:
+    """Pasted into its box's crop, each mask is exactly torchvision's full-photo paste."""
     import torch
     from torchvision.models.detection.roi_heads import paste_masks_in_image
 
@@ -28,9 +37,28 @@ def test_paste_mask_equals_torchvision() -> None:
     )
     expected = paste_masks_in_image(torch.from_numpy(masks[:, None]), torch.from_numpy(boxes), (H, W))[:, 0].numpy()
     for mask, box, want in zip(masks, boxes, expected, strict=True):
-        got = paste_mask(mask, box, H, W)
-        assert got.shape == (H, W)
-        assert np.abs(got - want).max() < 1e-5
+        crop = paste_mask(mask, box, H, W)
+        assert crop.values.size <= (box[2] - box[0] + 6) * (box[3] - box[1] + 6)  # the box, not the photo
+        assert np.abs(full_frame(crop) - want).max() < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("x0", "y0", "h", "w"), [(0, 0, H, W), (0, 0, 5, 7), (93, 55, 5, 7), (40, 0, H, 3), (10, 20, 1, 1)]
+)
+def test_crop_rle_equals_the_full_frame_encoding(x0: int, y0: int, h: int, w: int) -> None:
+    """Crops at every corner and edge, starting and ending in either value."""
+    rng = np.random.default_rng(x0 + y0 + h + w)
+    for values in (rng.random((h, w)) > 0.5, np.ones((h, w), bool), np.zeros((h, w), bool)):
+        crop = MaskCrop(values.astype(np.uint8), x0, y0, (H, W))
+        expected = mask_utils.encode(np.asfortranarray(full_frame(crop)))
+        assert crop_rle(crop) == expected
+
+
+def test_outline_of_a_crop_is_the_outline_in_the_photo() -> None:
+    """A mask that fills its crop to the edges keeps its corners when outlined in place."""
+    crop = MaskCrop(np.ones((10, 30), np.uint8), 40, 20, (H, W))
+    polygon, rotated = mask_outline(crop.values, (crop.x0, crop.y0))
+    assert (polygon, rotated) == mask_outline(full_frame(crop))
 
 
 def test_fragment_inside_a_better_detection_is_dropped() -> None:

@@ -21,7 +21,8 @@ from barseg.serve.settings import ServeSettings
 
 MODEL_NAME = "barcode_segmenter"  # the service's default model: no build argument in-process
 # Small limits, so the tests reach them with small requests.
-SETTINGS = ServeSettings(threshold=0.5, decode=False, max_pixels=2_000_000, max_upload_mb=1.0)
+# The floor is low: the 40-step tiny model scores its detections below the default 0.05.
+SETTINGS = ServeSettings(threshold=0.5, min_threshold=0.001, decode=False, max_pixels=2_000_000, max_upload_mb=1.0)
 
 
 def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
@@ -87,7 +88,7 @@ def bomb_png(max_pixels: int) -> bytes:
     return encode(Image.new("1", (side, side)), "PNG")
 
 
-def bad_requests(photo_jpeg: bytes, max_pixels: int, max_upload_bytes: int) -> list[BadRequest]:
+def bad_requests(photo_jpeg: bytes, settings: ServeSettings) -> list[BadRequest]:
     """Every kind of bad input the service refuses, for the in-process and served tests."""
     image = ("photo.jpg", photo_jpeg, "image/jpeg")
 
@@ -107,7 +108,10 @@ def bad_requests(photo_jpeg: bytes, max_pixels: int, max_upload_bytes: int) -> l
             "truncated JPEG", {"files": {"image": ("photo.jpg", photo_jpeg[: len(photo_jpeg) // 2])}}, 400, "truncated"
         ),
         BadRequest(
-            "decompression bomb", {"files": {"image": ("bomb.png", bomb_png(max_pixels))}}, 413, "above the limit"
+            "decompression bomb",
+            {"files": {"image": ("bomb.png", bomb_png(settings.max_pixels))}},
+            413,
+            "above the limit",
         ),
         BadRequest(
             "missing image field", {"files": {"confidence_threshold": (None, "0.5")}}, 400, "missing field 'image'"
@@ -118,11 +122,14 @@ def bad_requests(photo_jpeg: bytes, max_pixels: int, max_upload_bytes: int) -> l
         ),
         BadRequest("threshold above 1", with_threshold("1.5"), 400, "confidence_threshold"),
         BadRequest("threshold below 0", with_threshold("-0.1"), 400, "confidence_threshold"),
+        BadRequest(
+            "threshold below the floor", with_threshold("0"), 400, f"greater than or equal to {settings.min_threshold}"
+        ),
         BadRequest("threshold not a number", with_threshold("high"), 400, "confidence_threshold"),
         BadRequest("decode not a boolean", {"files": {"image": image, "decode": (None, "perhaps")}}, 400, "decode"),
         BadRequest(
             "oversized upload",
-            {"files": {"image": ("big.jpg", bytes(max_upload_bytes + 1))}},
+            {"files": {"image": ("big.jpg", bytes(settings.max_upload_bytes + 1))}},
             413,
             "larger than the limit",
         ),

@@ -27,8 +27,12 @@ def test_unknown_or_mistyped_serve_keys_are_errors() -> None:
         ServeSettings.from_mapping({"decode": "false"})  # a string would read as True
     with pytest.raises(ValueError, match="integer"):
         ServeSettings.from_mapping({"max_batch_size": 2.5})
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match="min_threshold <= threshold <= 1"):
         ServeSettings(threshold=1.5)
+    with pytest.raises(ValueError, match="min_threshold <= threshold"):
+        ServeSettings(threshold=0.01)  # below the floor requests are held to
+    with pytest.raises(ValueError, match=r"serve\.decode_budget_s"):
+        ServeSettings(decode_budget_s=0)
     with pytest.raises(ValueError, match="2 or more"):
         ServeSettings(max_batch_size=1)
 

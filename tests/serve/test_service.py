@@ -16,9 +16,11 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from barseg.infer.detections import RawDetections
+from barseg.infer.network import NetworkInput
 from barseg.infer.predictor import Predictor
 from tests.serve.conftest import SETTINGS, BadRequest, bad_requests, barcode_photo, encode
 
+LOWEST = str(SETTINGS.min_threshold)  # the lowest cut the service accepts: the most detections
 RESPONSE_KEYS = {"num_detections", "detections", "image_size", "processing_time_ms"}
 DETECTION_KEYS = {"score", "bbox", "polygon", "rotated_box", "symbology", "text"}
 
@@ -41,7 +43,7 @@ def test_settings_come_from_the_model(service: ModuleType) -> None:
 
 
 def test_predict_answers_the_design_json(client: TestClient, photo_jpeg: bytes) -> None:
-    body = post(client, photo_jpeg, confidence_threshold="0")
+    body = post(client, photo_jpeg, confidence_threshold=LOWEST)
     assert set(body) == RESPONSE_KEYS
     assert body["image_size"] == [320, 240]
     assert body["num_detections"] == len(body["detections"]) > 0
@@ -53,7 +55,7 @@ def test_predict_answers_the_design_json(client: TestClient, photo_jpeg: bytes) 
 
 
 def test_threshold_field_and_default(client: TestClient, photo_jpeg: bytes) -> None:
-    everything = post(client, photo_jpeg, confidence_threshold="0")
+    everything = post(client, photo_jpeg, confidence_threshold=LOWEST)
     default = post(client, photo_jpeg)  # the model's threshold, 0.5
     assert default == {
         **post(client, photo_jpeg, confidence_threshold="0.5"),
@@ -65,12 +67,12 @@ def test_threshold_field_and_default(client: TestClient, photo_jpeg: bytes) -> N
 
 
 def test_decode_field_is_accepted(client: TestClient, photo_jpeg: bytes) -> None:
-    body = post(client, photo_jpeg, confidence_threshold="0", decode="true")
+    body = post(client, photo_jpeg, confidence_threshold=LOWEST, decode="true")
     assert body["num_detections"] > 0
 
 
 def test_visualize_answers_a_png_of_the_photo(client: TestClient, photo_jpeg: bytes) -> None:
-    response = client.post("/visualize", files={"image": ("photo", photo_jpeg), "confidence_threshold": (None, "0")})
+    response = client.post("/visualize", files={"image": ("photo", photo_jpeg), "confidence_threshold": (None, LOWEST)})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/png"
     overlay = np.asarray(Image.open(io.BytesIO(response.content)))
@@ -100,11 +102,11 @@ def converted_uploads() -> list[tuple[str, bytes, list[int]]]:
 
 @pytest.mark.parametrize(("kind", "data", "size"), converted_uploads(), ids=lambda v: v if isinstance(v, str) else "")
 def test_uploads_in_other_modes_are_converted(client: TestClient, kind: str, data: bytes, size: list[int]) -> None:
-    assert post(client, data, confidence_threshold="0")["image_size"] == size
+    assert post(client, data, confidence_threshold=LOWEST)["image_size"] == size
 
 
 def test_every_bad_input_is_a_named_4xx_and_serving_goes_on(client: TestClient, photo_jpeg: bytes) -> None:
-    cases: list[BadRequest] = bad_requests(photo_jpeg, SETTINGS.max_pixels, SETTINGS.max_upload_bytes)
+    cases: list[BadRequest] = bad_requests(photo_jpeg, SETTINGS)
     for case in cases:
         for route in ("/predict", "/visualize"):
             response = client.post(route, **case.request)
@@ -125,52 +127,67 @@ def test_requests_are_counted_in_our_metrics(client: TestClient, photo_jpeg: byt
         return prometheus_client.REGISTRY.get_sample_value(name, labels) or 0.0
 
     before = sample("barseg_detections_per_image_count"), sample("barseg_inference_seconds_count", runtime="onnx")
-    detections = post(client, photo_jpeg, confidence_threshold="0")["num_detections"]
+    detections = post(client, photo_jpeg, confidence_threshold=LOWEST)["num_detections"]
     assert sample("barseg_detections_per_image_count") == before[0] + 1
     assert sample("barseg_detections_per_image_sum") >= detections
     assert sample("barseg_inference_seconds_count", runtime="onnx") == before[1] + 1
 
 
 class BoxPredictor(Predictor):
-    """A 'network' that finds one code filling ``box`` in every image, with ``score``, and
-    records how many images each call got."""
+    """A 'network' that finds one code filling ``box`` (photo pixels) in every image, with
+    ``score``, and records how many inputs each call got."""
 
     def __init__(self, box: tuple[float, float, float, float], score: float = 0.9) -> None:
         super().__init__()
         self.box, self.score = box, score
         self.batches: list[int] = []
 
-    def raw(self, images: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
-        self.batches.append(len(images))
+    def raw(self, inputs: list[NetworkInput], score_threshold: float) -> list[RawDetections]:
+        self.batches.append(len(inputs))
+        found = self.score > score_threshold
         return [
             RawDetections(
-                np.array([self.box], np.float32),
-                np.array([self.score]),
-                np.ones((1, 28, 28), np.float32),
-                image.shape[:2],
+                np.array([self.box] if found else np.zeros((0, 4)), np.float32),
+                np.array([self.score] if found else [], np.float32),
+                np.ones((int(found), 28, 28), np.float32),
+                fitted.photo_shape,
             )
-            for image in images
+            for fitted in inputs
         ]
 
 
-def test_detector_runs_a_batch_per_threshold_and_decode_flag(service: ModuleType) -> None:
+def test_detector_runs_the_network_once_per_threshold(service: ModuleType) -> None:
     detector = service.Detector()
-    photo = barcode_photo()
-    code = np.argwhere(photo[..., 0] < 128)
-    (y0, x0), (y1, x1) = code.min(axis=0), code.max(axis=0)
-    detector.predictor = BoxPredictor((x0 - 12.0, y0 - 12.0, x1 + 12.0, y1 + 12.0))
-    jobs = [
-        {"image": photo, "threshold": 0.5, "decode": False},
-        {"image": photo, "threshold": 0.95, "decode": False},  # above the score: nothing
-        {"image": photo, "threshold": 0.5, "decode": False},
-        {"image": photo, "threshold": 0.5, "decode": True},
-    ]
+    detector.predictor = BoxPredictor((10.0, 20.0, 110.0, 70.0))
+    job = {"pixels": np.zeros((48, 64, 3), np.uint8), "scale": 0.2, "photo_shape": [240, 320]}
+    jobs = [{**job, "threshold": 0.5}, {**job, "threshold": 0.95}, {**job, "threshold": 0.5}]
     results = detector.detect(jobs)
-    assert sorted(detector.predictor.batches) == [1, 1, 2]  # jobs 0 and 2 ran together
-    assert [r["num_detections"] for r in results] == [1, 0, 1, 1]
-    assert results[0]["detections"][0]["text"] is None
-    decoded = results[3]["detections"][0]
-    assert (decoded["symbology"], decoded["text"]) == ("EAN13", "4006381333931")
+    assert sorted(detector.predictor.batches) == [1, 2]  # jobs 0 and 2 ran together
+    assert [len(r["scores"]) for r in results] == [1, 0, 1]
+    assert results[0]["boxes"].tolist() == [[10.0, 20.0, 110.0, 70.0]] and results[0]["masks"].shape == (1, 28, 28)
+
+
+def test_only_the_network_input_reaches_the_model_process(
+    client: TestClient, tiny_onnx: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 1600 x 1200 photo reaches the Detector as the network's input (the tiny model's
+    256 px); the public service maps the detections back to the photo."""
+    from barseg.infer.onnx_runtime import OnnxPredictor
+
+    seen: list[tuple[int, ...]] = []
+    run_network = OnnxPredictor.raw
+
+    def spy(self: OnnxPredictor, inputs: list[NetworkInput], score_threshold: float) -> list[RawDetections]:
+        seen.extend(i.pixels.shape for i in inputs)
+        return run_network(self, inputs, score_threshold)
+
+    monkeypatch.setattr(OnnxPredictor, "raw", spy)
+    photo = encode(Image.fromarray(barcode_photo(size=(1600, 1200))), "PNG")
+    body = post(client, photo, confidence_threshold=LOWEST)
+    spec = OnnxPredictor(tiny_onnx).spec
+    assert seen == [(192, 256, 3)] and spec.max_size == 256
+    assert body["image_size"] == [1600, 1200]
+    assert all(0 <= d["bbox"][2] <= 1600 and 0 <= d["bbox"][3] <= 1200 for d in body["detections"])
 
 
 def test_model_file_choice_falls_back_from_an_unusable_engine(

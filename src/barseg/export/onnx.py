@@ -13,12 +13,13 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
+from pycocotools import mask as mask_utils
 from torchvision.ops import poolers
 
 from barseg.infer.detections import RawDetections
-from barseg.infer.network import INPUT_NAME, OUTPUT_NAMES, THRESHOLD_NAME, prepare_input
+from barseg.infer.network import INPUT_NAME, OUTPUT_NAMES, THRESHOLD_NAME, NetworkInput, prepare_input
 from barseg.infer.onnx_runtime import SPEC_KEY, OnnxPredictor
-from barseg.infer.predictor import Predictor, paste_mask
+from barseg.infer.predictor import Predictor, binary_mask, crop_rle
 from barseg.infer.torch_runtime import DetectorCore, TorchPredictor, input_spec, load_checkpoint_model
 from barseg.metrics.matching import box_iou_matrix, greedy_match
 
@@ -108,11 +109,9 @@ def compare_raw(
             failures.append(f"{name}: reference detection {i} (score {ref.scores[i]:.4f}) has no match")
     for row, c, iou in matches:
         i, j = keep_ref[row], keep_got[c]
-        h, w = ref.image_shape
-        a = paste_mask(ref.masks[i], ref.boxes[i], h, w) >= 0.5
-        b = paste_mask(got.masks[j], got.boxes[j], h, w) >= 0.5
-        union = np.logical_or(a, b).sum()
-        m_iou = float(np.logical_and(a, b).sum() / union) if union else 1.0
+        a, b = binary_mask(ref, i), binary_mask(got, j)
+        empty = not a.values.any() and not b.values.any()
+        m_iou = 1.0 if empty else float(mask_utils.iou([crop_rle(a)], [crop_rle(b)], [0])[0, 0])
         d = abs(float(ref.scores[i]) - float(got.scores[j]))
         pairs.append((iou, d, m_iou))
         if d > delta or m_iou < mask_iou:
@@ -134,7 +133,8 @@ def check_parity(
 ) -> ParityReport:
     pairs, failures, total = [], [], 0
     for name, image in images:
-        (ref,), (got,) = reference.raw([image], score), candidate.raw([image], score)
+        (ref,) = reference.raw([reference.prepare(image)], score)
+        (got,) = candidate.raw([candidate.prepare(image)], score)
         total += int((ref.scores >= score).sum())
         p, f = compare_raw(name, ref, got, score, box_iou, delta, mask_iou)
         pairs += p
@@ -168,10 +168,13 @@ def eager_torchvision_ms(checkpoint: Path, images: list[np.ndarray]) -> dict[str
     model = load_checkpoint_model(checkpoint)
 
     class Eager(Predictor):
+        def prepare(self, image: np.ndarray) -> NetworkInput:
+            return NetworkInput(image, 1.0, image.shape[:2])  # torchvision resizes inside
+
         @torch.inference_mode()
-        def raw(self, imgs: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
-            model([torch.from_numpy(img).permute(2, 0, 1).float().div(255) for img in imgs])
-            return [RawDetections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 28, 28)), img.shape[:2]) for img in imgs]
+        def raw(self, inputs: list[NetworkInput], score_threshold: float) -> list[RawDetections]:
+            model([torch.from_numpy(i.pixels).permute(2, 0, 1).float().div(255) for i in inputs])
+            return [RawDetections(np.zeros((0, 4)), np.zeros(0), np.zeros((0, 28, 28)), i.photo_shape) for i in inputs]
 
     return time_predictor(Eager(), images)
 

@@ -8,6 +8,7 @@ reader no longer has to find small, tilted or skewed codes in a large, cluttered
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -190,36 +191,46 @@ def _diameter(points: np.ndarray) -> float:
     return float(max(np.linalg.norm(a - b) for a in points for b in points))
 
 
-def decode_region(gray: np.ndarray, detection: Detection) -> Read | None:
+def decode_region(gray: np.ndarray, detection: Detection, deadline: float | None = None) -> Read | None:
     """The code inside one detection of a grayscale photo (corners in photo pixels), or None
-    when no crop reads."""
+    when no crop reads (before ``deadline``, a ``time.monotonic()``)."""
     quad = quad_of(np.asarray(detection.polygon, np.float32))
     for attempt in _attempts(gray, detection, quad):
+        if deadline is not None and time.monotonic() > deadline:
+            return None
         read, group = _best_read(_zxing(attempt.image, attempt.binarizer, attempt.formats), attempt.transform, quad)
         if read is not None or group:
             return read
     return None
 
 
-def decode_detections(image: np.ndarray, detections: list[Detection]) -> None:
+def decode_detections(
+    image: np.ndarray, detections: list[Detection], max_decodes: int | None = None, deadline: float | None = None
+) -> None:
     """Fill ``symbology`` and ``text`` of each detection of an RGB photo that reads, in place;
-    the others keep None."""
+    the others keep None. Only the first ``max_decodes`` detections are tried, and none
+    after ``deadline`` (``time.monotonic()``)."""
     gray = to_gray(image)
-    for detection in detections:
+    for detection in detections[:max_decodes]:
         if len(detection.polygon) < 3:
             continue
-        read = decode_region(gray, detection)
+        read = decode_region(gray, detection, deadline)
         if read is not None:
             detection.symbology, detection.text = read.symbology, read.text
 
 
-def decode_prediction(image: np.ndarray, detections: list[Detection]) -> list[Detection]:
-    """Read each detection (in place), then zxing-cpp on the whole photo, so the pipeline
+def decode_prediction(
+    image: np.ndarray, detections: list[Detection], max_decodes: int | None = None, deadline: float | None = None
+) -> list[Detection]:
+    """Read each detection (in place; at most ``max_decodes``, the best first, none after
+    ``deadline``), then, time allowing, zxing-cpp on the whole photo, so the pipeline
     reads at least what a classical reader does: a whole-photo read inside a detection whose
     crops did not read gives that detection its text; one outside every detection comes back
     as an extra detection with ``source="reader"`` and score 1.0 (a read that passed the
     symbology's checks: a code the network missed)."""
-    decode_detections(image, detections)
+    decode_detections(image, detections, max_decodes, deadline)
+    if deadline is not None and time.monotonic() > deadline:
+        return []
     outlined = [(d, np.asarray(d.polygon, np.float32)) for d in detections if len(d.polygon) >= 3]
     extra = []
     for read in read_codes(image):

@@ -5,6 +5,10 @@ normalising and padding the photo happen here in numpy, and so does pasting the
 low-resolution mask of each detection back into the photo (``predictor.paste_mask``,
 only for detections that pass the score cut): torchvision pastes every detection at full
 image size inside the graph, which costs more than the heads themselves on a CPU.
+
+A photo reaches a runtime as a ``NetworkInput``: already resized to the network's scale
+(at most ``max_size`` on its long side), so what a runtime receives is small whatever the
+photo; the service resizes in its API process and sends only that to the model's process.
 """
 
 from __future__ import annotations
@@ -56,29 +60,49 @@ class InputSpec:
         return math.ceil(height / d) * d, math.ceil(width / d) * d
 
 
-def prepare_input(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, float]:
-    """(1, 3, H, W) float32 network input of an RGB uint8 image, and the resize factor."""
+@dataclass(frozen=True)
+class NetworkInput:
+    """A photo at the network's scale: ``pixels`` (RGB uint8), the factor that made them from
+    the photo, and the photo's own (height, width), to map detections back."""
+
+    pixels: np.ndarray
+    scale: float
+    photo_shape: tuple[int, int]
+
+
+def fit_to_network(image: np.ndarray, spec: InputSpec) -> NetworkInput:
+    """An RGB uint8 photo resized as the network takes it."""
     height, width = image.shape[:2]
     scale = spec.scale(height, width)
     # torchvision floors the scaled size the same way (interpolate with recompute_scale_factor).
     new_h, new_w = max(1, math.floor(height * scale)), max(1, math.floor(width * scale))
     resized = resize(image, new_w, new_h)  # area-averaged when shrinking, as training images are
-    pad_h, pad_w = spec.padded_shape(new_h, new_w)
-    batch = np.zeros((1, 3, pad_h, pad_w), np.float32)
-    normalised = (resized.astype(np.float32) / 255.0 - np.asarray(spec.mean, np.float32)) / np.asarray(
-        spec.std, np.float32
-    )
-    batch[0, :, :new_h, :new_w] = normalised.transpose(2, 0, 1)
-    return batch, scale
+    return NetworkInput(resized, scale, (height, width))
 
 
-def raw_detections(
-    boxes: np.ndarray, scores: np.ndarray, masks: np.ndarray, scale: float, image_shape: tuple[int, int]
-) -> RawDetections:
+def network_batch(inputs: list[NetworkInput], spec: InputSpec) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """(N, 3, H, W) float32: each input normalised and padded (``spec.padded_shape``), then
+    to the largest of them; and each input's own padded (height, width)."""
+    sizes = [spec.padded_shape(*i.pixels.shape[:2]) for i in inputs]
+    batch = np.zeros((len(inputs), 3, max(h for h, _ in sizes), max(w for _, w in sizes)), np.float32)
+    mean, std = np.asarray(spec.mean, np.float32), np.asarray(spec.std, np.float32)
+    for k, i in enumerate(inputs):
+        h, w = i.pixels.shape[:2]
+        batch[k, :, :h, :w] = ((i.pixels.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)
+    return batch, sizes
+
+
+def prepare_input(image: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, float]:
+    """(1, 3, H, W) float32 network input of one RGB uint8 photo, and the resize factor."""
+    fitted = fit_to_network(image, spec)
+    return network_batch([fitted], spec)[0], fitted.scale
+
+
+def raw_detections(boxes: np.ndarray, scores: np.ndarray, masks: np.ndarray, fitted: NetworkInput) -> RawDetections:
     """Network outputs (boxes in padded-input pixels) as detections in photo pixels, boxes
-    clipped to the photo (``image_shape`` = height, width)."""
-    height, width = image_shape
-    photo_boxes = boxes.astype(np.float32) / scale
+    clipped to the photo."""
+    height, width = fitted.photo_shape
+    photo_boxes = boxes.astype(np.float32) / fitted.scale
     np.clip(photo_boxes[:, 0::2], 0, width, out=photo_boxes[:, 0::2])
     np.clip(photo_boxes[:, 1::2], 0, height, out=photo_boxes[:, 1::2])
     return RawDetections(

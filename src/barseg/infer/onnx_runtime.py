@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from barseg.infer.detections import RawDetections
-from barseg.infer.network import INPUT_NAME, THRESHOLD_NAME, InputSpec, prepare_input, raw_detections
+from barseg.infer.network import INPUT_NAME, THRESHOLD_NAME, InputSpec, NetworkInput, network_batch, raw_detections
 from barseg.infer.predictor import Predictor
 
 SPEC_KEY = "barseg.input_spec"
@@ -49,12 +49,12 @@ class OnnxPredictor(Predictor):
             raise ValueError(f"{path}: no '{SPEC_KEY}' metadata; export it with `dvc repro export_onnx`")
         self.spec = InputSpec.from_json(meta[SPEC_KEY])
 
-    def raw(self, images: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
+    def raw(self, inputs: list[NetworkInput], score_threshold: float) -> list[RawDetections]:
         """One image per run: the exported graph has batch size 1."""
         out = []
         cut = np.array(score_threshold, np.float32)
-        for image in images:
-            batch, scale = prepare_input(image, self.spec)
+        for fitted in inputs:
+            batch, _ = network_batch([fitted], self.spec)
             boxes, scores, masks = self.session.run(None, {INPUT_NAME: batch, THRESHOLD_NAME: cut})
-            out.append(raw_detections(boxes, scores, masks, scale, image.shape[:2]))
+            out.append(raw_detections(boxes, scores, masks, fitted))
         return out

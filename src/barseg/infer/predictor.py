@@ -1,15 +1,20 @@
 """The ``Predictor`` interface and the one post-processing path every runtime shares.
 
-A runtime only turns images into raw detections (boxes, scores, per-instance mask
-probabilities at image size). ``postprocess`` makes them ``Detection``s: threshold, binary
-mask, polygon of at most 16 points, rotated box and RLE. So evaluate, the CLI and the service
-see the same numbers whatever the runtime.
+A runtime only turns photos fitted to the network (``NetworkInput``) into raw detections
+(boxes, scores, a low-resolution mask per box). ``to_prediction`` makes them ``Detection``s:
+threshold, binary mask, polygon of at most 16 points, rotated box and RLE, then optionally
+the decoded text. So evaluate, the CLI and the service see the same numbers whatever the
+runtime, and the service can run the network in one process and the rest in another.
+
+The work per detection is bounded by its box, not the photo: each mask is pasted into its
+box's crop and run-length encoded from there, never as a full-frame array.
 """
 
 from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -18,48 +23,72 @@ from pycocotools import mask as mask_utils
 
 from barseg.data.formats import rle_str
 from barseg.infer.detections import Detection, Prediction, RawDetections
+from barseg.infer.network import InputSpec, NetworkInput, fit_to_network
 
 MAX_POLYGON_POINTS = 16
 NESTED_FRACTION = 0.7  # a detection this much inside a better one is a fragment of it
+MASK_THRESHOLD = 0.5  # mask probability that counts as barcode
 
 
 class Predictor(ABC):
     """Images (RGB uint8 HxWx3) in, one ``Prediction`` per image out."""
 
-    def __init__(self, threshold: float = 0.5, mask_threshold: float = 0.5, nested: float = NESTED_FRACTION) -> None:
+    spec: InputSpec  # how a photo becomes the network's input; set by each runtime
+
+    def __init__(self, threshold: float = 0.5) -> None:
         self.threshold = threshold
-        self.mask_threshold = mask_threshold
-        self.nested = nested
+
+    def prepare(self, image: np.ndarray) -> NetworkInput:
+        return fit_to_network(image, self.spec)
 
     @abstractmethod
-    def raw(self, images: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
-        """Run the network; detections scoring above ``score_threshold``, in image pixels."""
+    def raw(self, inputs: list[NetworkInput], score_threshold: float) -> list[RawDetections]:
+        """Run the network; detections scoring above ``score_threshold``, in photo pixels."""
 
     def predict(
         self, images: list[np.ndarray], threshold: float | None = None, decode: bool = False
     ) -> list[Prediction]:
-        """``decode``: also read each barcode (symbology and text) with zxing-cpp, and add
-        the codes a whole-photo read finds outside every detection (``source: reader``)."""
+        """``decode``: also read each barcode (see ``to_prediction``)."""
         start = time.perf_counter()
         cut = self.threshold if threshold is None else threshold
-        raws = self.raw(images, cut)
-        predictions = []
-        for raw, img in zip(raws, images, strict=True):
-            detections = postprocess(raw, cut, self.mask_threshold, self.nested)
-            if decode:
-                from barseg.infer.decode import decode_prediction  # zxing-cpp only when asked for
-
-                detections += decode_prediction(img, detections)
-            predictions.append(Prediction(detections, (img.shape[1], img.shape[0])))
+        raws = self.raw([self.prepare(img) for img in images], cut)
+        predictions = [to_prediction(raw, img, cut, decode) for raw, img in zip(raws, images, strict=True)]
         elapsed = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for prediction in predictions:
             prediction.processing_time_ms = elapsed
         return predictions
 
 
-def mask_outline(mask: np.ndarray, max_points: int = MAX_POLYGON_POINTS) -> tuple[list[list[float]], dict[str, Any]]:
-    """Polygon (<= ``max_points``, largest component) and rotated box of a binary mask."""
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+def to_prediction(
+    raw: RawDetections,
+    image: np.ndarray,
+    threshold: float,
+    decode: bool = False,
+    max_decodes: int | None = None,
+    deadline: float | None = None,
+) -> Prediction:
+    """The ``Prediction`` of one photo from its raw detections. ``decode``: also read each
+    barcode (symbology and text) with zxing-cpp from full-resolution crops, and add the codes
+    a whole-photo read finds outside every detection (``source: reader``); at most
+    ``max_decodes`` detections (the best first) and nothing after ``deadline``
+    (``time.monotonic()``) is tried, so a request's reading work is bounded."""
+    detections = postprocess(raw, threshold, MASK_THRESHOLD)
+    if decode:
+        from barseg.infer.decode import decode_prediction  # zxing-cpp only when asked for
+
+        detections += decode_prediction(image, detections, max_decodes, deadline)
+    return Prediction(detections, (image.shape[1], image.shape[0]))
+
+
+def mask_outline(
+    mask: np.ndarray, offset: tuple[int, int] = (0, 0), max_points: int = MAX_POLYGON_POINTS
+) -> tuple[list[list[float]], dict[str, Any]]:
+    """Polygon (<= ``max_points``, largest component) and rotated box of a binary mask whose
+    top-left pixel lies at ``offset`` (x, y) of the photo."""
+    # A zero border, so that a mask touching its crop's edge is outlined as in the full photo.
+    framed = np.pad(mask.astype(np.uint8), 1)
+    x, y = offset
+    contours, _ = cv2.findContours(framed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE, offset=(x - 1, y - 1))
     if not contours:
         return [], {"center": [0.0, 0.0], "size": [0.0, 0.0], "angle": 0.0}
     contour = max(contours, key=cv2.contourArea)
@@ -75,10 +104,22 @@ def mask_outline(mask: np.ndarray, max_points: int = MAX_POLYGON_POINTS) -> tupl
     return polygon, {"center": [cx + 0.5, cy + 0.5], "size": [w + 1.0, h + 1.0], "angle": float(angle)}
 
 
-def paste_mask(mask: np.ndarray, box: np.ndarray, height: int, width: int) -> np.ndarray:
-    """An (M, M) box-relative mask as an (height, width) probability map of the photo,
-    exactly as torchvision's ``paste_masks_in_image`` (one pixel of padding around the
-    mask, the box grown to match, bilinear resize, integer box corners)."""
+@dataclass(frozen=True)
+class MaskCrop:
+    """A mask over part of a photo: ``values`` (h, w) placed with its top-left pixel at
+    (``x0``, ``y0``) of a photo of ``photo_shape`` (height, width); zero elsewhere."""
+
+    values: np.ndarray
+    x0: int
+    y0: int
+    photo_shape: tuple[int, int]
+
+
+def paste_mask(mask: np.ndarray, box: np.ndarray, height: int, width: int) -> MaskCrop:
+    """An (M, M) box-relative mask as probabilities over the part of an (height, width)
+    photo it covers, exactly as torchvision's ``paste_masks_in_image`` fills the photo (one
+    pixel of padding around the mask, the box grown to match, bilinear resize, integer box
+    corners) but without the full-frame array."""
     m = mask.shape[-1]
     padded = np.pad(mask.astype(np.float32), 1)
     grow = (m + 2) / m
@@ -86,12 +127,38 @@ def paste_mask(mask: np.ndarray, box: np.ndarray, height: int, width: int) -> np
     half_w, half_h = (box[2] - box[0]) / 2 * grow, (box[3] - box[1]) / 2 * grow
     x0, y0, x1, y1 = (int(v) for v in (cx - half_w, cy - half_h, cx + half_w, cy + half_h))  # truncation, as .to(int64)
     w, h = max(x1 - x0 + 1, 1), max(y1 - y0 + 1, 1)
-    resized = cv2.resize(padded, (w, h), interpolation=cv2.INTER_LINEAR)
-    out = np.zeros((height, width), np.float32)
     ix0, iy0, ix1, iy1 = max(x0, 0), max(y0, 0), min(x1 + 1, width), min(y1 + 1, height)
-    if ix1 > ix0 and iy1 > iy0:
-        out[iy0:iy1, ix0:ix1] = resized[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0]
-    return out
+    if ix1 <= ix0 or iy1 <= iy0:
+        return MaskCrop(np.zeros((0, 0), np.float32), 0, 0, (height, width))
+    resized = cv2.resize(padded, (w, h), interpolation=cv2.INTER_LINEAR)
+    return MaskCrop(resized[iy0 - y0 : iy1 - y0, ix0 - x0 : ix1 - x0], ix0, iy0, (height, width))
+
+
+def crop_rle(crop: MaskCrop) -> dict[str, Any]:
+    """The COCO RLE (compressed) of a binary crop in its photo, from a band of the crop's
+    columns only: runs before and after the band are zeros."""
+    height, width = crop.photo_shape
+    h, w = crop.values.shape
+    band = np.zeros((height, w), np.uint8)
+    band[crop.y0 : crop.y0 + h] = crop.values
+    flat = band.ravel(order="F")
+    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    counts = np.diff(np.concatenate(([0], changes, [flat.size]))).tolist()
+    if flat.size and flat[0]:
+        counts.insert(0, 0)  # runs alternate zeros, ones, ... from a zeros run
+    before, after = crop.x0 * height, (width - crop.x0 - w) * height
+    counts[0] += before
+    if len(counts) % 2:  # the band ends in zeros
+        counts[-1] += after
+    elif after:
+        counts.append(after)
+    return mask_utils.frPyObjects({"counts": counts, "size": [height, width]}, height, width)
+
+
+def binary_mask(raw: RawDetections, i: int, mask_threshold: float = MASK_THRESHOLD) -> MaskCrop:
+    """Detection ``i``'s mask, thresholded, over its box's part of the photo (uint8)."""
+    pasted = paste_mask(raw.masks[i], raw.boxes[i], *raw.image_shape)
+    return MaskCrop((pasted.values >= mask_threshold).astype(np.uint8), pasted.x0, pasted.y0, pasted.photo_shape)
 
 
 def postprocess(
@@ -106,14 +173,14 @@ def postprocess(
         score = float(raw.scores[i])
         if score < threshold:
             continue
-        binary = paste_mask(raw.masks[i], raw.boxes[i], *raw.image_shape) >= mask_threshold
-        if not binary.any():
+        crop = binary_mask(raw, i, mask_threshold)
+        if not crop.values.any():
             continue
-        rle = mask_utils.encode(np.asfortranarray(binary.astype(np.uint8)))
+        rle = crop_rle(crop)
         # iscrowd=1 makes pycocotools divide the intersection by this mask's own area.
         if kept_rles and np.max(mask_utils.iou([rle], kept_rles, [1] * len(kept_rles))) >= nested:
             continue
         kept_rles.append(rle)
-        polygon, rotated = mask_outline(binary)
+        polygon, rotated = mask_outline(crop.values, (crop.x0, crop.y0))
         detections.append(Detection(score, [float(v) for v in raw.boxes[i]], polygon, rotated, rle_str(rle)))
     return detections

@@ -7,9 +7,9 @@ step before and after it (``barseg.infer.network``).
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import OmegaConf
 from torch import nn
@@ -17,7 +17,7 @@ from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.image_list import ImageList
 
 from barseg.infer.detections import RawDetections
-from barseg.infer.network import InputSpec, prepare_input, raw_detections
+from barseg.infer.network import InputSpec, NetworkInput, network_batch, raw_detections
 from barseg.infer.predictor import Predictor
 from barseg.model.factory import build_model
 
@@ -67,13 +67,17 @@ class DetectorCore(nn.Module):
     ) -> list[dict[str, torch.Tensor]]:
         """``sizes``: each image's own padded size in a batch padded further to its largest,
         so boxes are clipped as a batch of one would clip them."""
-        self.roi_heads.score_thresh = score_threshold  # compared with `>` inside; traced as an input
+        # The cut is compared with `>` inside the heads; traced, it is a graph input. A shallow
+        # copy carries it (parameters and submodules shared), so concurrent calls with other
+        # cuts never race on the shared model.
+        roi_heads = copy.copy(self.roi_heads)
+        roi_heads.score_thresh = score_threshold
         if sizes is None:
             sizes = [(batch.shape[-2], batch.shape[-1]) for _ in range(batch.shape[0])]
         images = ImageList(batch, sizes)  # type: ignore[arg-type]
         features = self.backbone(batch)
         proposals, _ = self.rpn(images, features)
-        detections, _ = self.roi_heads(features, proposals, images.image_sizes)
+        detections, _ = roi_heads(features, proposals, images.image_sizes)
         return detections
 
     def forward(
@@ -93,19 +97,11 @@ class TorchPredictor(Predictor):
         self.core = DetectorCore(model).to(self.device).eval()
 
     @torch.inference_mode()
-    def raw(self, images: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
+    def raw(self, inputs: list[NetworkInput], score_threshold: float) -> list[RawDetections]:
         """One forward pass for the whole list: inputs padded to the largest of them."""
-        prepared = [prepare_input(img, self.spec) for img in images]
-        height = max(p.shape[2] for p, _ in prepared)
-        width = max(p.shape[3] for p, _ in prepared)
-        batch = torch.zeros((len(images), 3, height, width))
-        for i, (p, _) in enumerate(prepared):
-            batch[i, :, : p.shape[2], : p.shape[3]] = torch.from_numpy(p[0])
-        sizes = [(p.shape[2], p.shape[3]) for p, _ in prepared]
-        outputs = self.core.detect(batch.to(self.device), torch.tensor(score_threshold), sizes)
+        batch, sizes = network_batch(inputs, self.spec)
+        outputs = self.core.detect(torch.from_numpy(batch).to(self.device), torch.tensor(score_threshold), sizes)
         return [
-            raw_detections(
-                o["boxes"].cpu().numpy(), o["scores"].cpu().numpy(), o["masks"].cpu().numpy(), scale, img.shape[:2]
-            )
-            for o, (_, scale), img in zip(outputs, prepared, images, strict=True)
+            raw_detections(o["boxes"].cpu().numpy(), o["scores"].cpu().numpy(), o["masks"].cpu().numpy(), fitted)
+            for o, fitted in zip(outputs, inputs, strict=True)
         ]

@@ -13,13 +13,22 @@ allocator; no pycuda/cuda-python needed).
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from barseg.infer.detections import RawDetections
-from barseg.infer.network import INPUT_NAME, OUTPUT_NAMES, THRESHOLD_NAME, InputSpec, prepare_input, raw_detections
+from barseg.infer.network import (
+    INPUT_NAME,
+    OUTPUT_NAMES,
+    THRESHOLD_NAME,
+    InputSpec,
+    NetworkInput,
+    network_batch,
+    raw_detections,
+)
 from barseg.infer.predictor import Predictor
 
 MIN_ALIGNMENT = 256  # CUDA allocation granularity; any output dtype can be viewed at this offset
@@ -108,6 +117,9 @@ class TrtPredictor(Predictor):
                 f"on {self.meta.get('device')}? engines are tied to both); rebuild it with `dvc repro build_trt`"
             )
         self.context = self.engine.create_execution_context()
+        # One execution context, its output buffers and the threshold buffer are shared
+        # state: a service thread pool must not interleave two runs through them.
+        self.lock = threading.Lock()
         self.stream = torch.cuda.Stream()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.dtypes = {
@@ -123,21 +135,22 @@ class TrtPredictor(Predictor):
         self.threshold_buffer = torch.empty((), dtype=self.dtypes[THRESHOLD_NAME], device=self.device)
         self.context.set_tensor_address(THRESHOLD_NAME, self.threshold_buffer.data_ptr())
 
-    def raw(self, images: list[np.ndarray], score_threshold: float) -> list[RawDetections]:
+    def raw(self, inputs: list[NetworkInput], score_threshold: float) -> list[RawDetections]:
         """One image per run: the engine has batch size 1."""
         torch = self.torch
         out = []
-        for image in images:
-            batch, scale = prepare_input(image, self.spec)
-            with torch.cuda.stream(self.stream):
-                # Kept alive until the stream is synchronised: TensorRT reads it asynchronously.
-                device_batch = torch.from_numpy(batch).to(self.device, self.dtypes[INPUT_NAME])
-                self.threshold_buffer.fill_(score_threshold)
-                self.context.set_input_shape(INPUT_NAME, tuple(device_batch.shape))
-                self.context.set_tensor_address(INPUT_NAME, device_batch.data_ptr())
-                if not self.context.execute_async_v3(self.stream.cuda_stream):
-                    raise RuntimeError(f"{self.path}: TensorRT failed to run the engine; see its log above")
-            self.stream.synchronize()
-            boxes, scores, masks = (self.outputs[n].read(self.dtypes[n]) for n in OUTPUT_NAMES)
-            out.append(raw_detections(boxes, scores, masks, scale, image.shape[:2]))
+        for fitted in inputs:
+            batch, _ = network_batch([fitted], self.spec)
+            with self.lock:
+                with torch.cuda.stream(self.stream):
+                    # Kept alive until the stream is synchronised: TensorRT reads it asynchronously.
+                    device_batch = torch.from_numpy(batch).to(self.device, self.dtypes[INPUT_NAME])
+                    self.threshold_buffer.fill_(score_threshold)
+                    self.context.set_input_shape(INPUT_NAME, tuple(device_batch.shape))
+                    self.context.set_tensor_address(INPUT_NAME, device_batch.data_ptr())
+                    if not self.context.execute_async_v3(self.stream.cuda_stream):
+                        raise RuntimeError(f"{self.path}: TensorRT failed to run the engine; see its log above")
+                self.stream.synchronize()
+                boxes, scores, masks = (self.outputs[n].read(self.dtypes[n]) for n in OUTPUT_NAMES)
+            out.append(raw_detections(boxes, scores, masks, fitted))
         return out

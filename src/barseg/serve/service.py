@@ -2,10 +2,19 @@
 overlay) over the model the ``package`` stage stored.
 
 Two services, because BentoML batches only an API with a single argument:
-``BarcodeSegmenter`` is the public one (reads and checks uploads, draws overlays, counts
-metrics) and sends each image, with its threshold and decode flag, to ``Detector``, whose
-``detect`` is batchable: under concurrent load BentoML hands it several images per call and
-the ``Predictor`` runs them together. ``bentoml serve`` runs the two in separate processes.
+``BarcodeSegmenter`` is the public one. It reads and checks the upload, resizes it to the
+network's input (``fit_to_network``: at most ``max_size`` pixels on its long side) and sends
+only that to ``Detector``, whose batchable ``detect`` runs just the network: under concurrent
+load BentoML hands it several inputs per call and the runtime runs them together. The raw
+detections come back, and the public service turns them into polygons and reads the codes
+from the full-resolution photo itself (``to_prediction``, with at most ``max_decodes``
+detections read and a ``decode_budget_s`` deadline), so no photo crosses processes and a
+batch never waits on zxing. ``bentoml serve`` runs the two in separate processes.
+
+Bounds per request: uploads above ``max_upload_mb`` and photos above ``max_pixels`` are
+refused (413), a ``confidence_threshold`` below ``min_threshold`` too (400); more than
+``max_concurrency`` requests in flight are refused (429), a request queued past the
+batching latency is shed (503), and one running past ``timeout_s`` is answered 504.
 
 The model comes from the Bento's build argument ``model`` (a model tag; ``package`` sets it),
 else ``barcode_segmenter:latest``; its metadata holds the settings (``ServeSettings``). The
@@ -33,9 +42,10 @@ from PIL import Image
 from pydantic import Field
 
 from barseg.data.images import ImageError, ImageTooLarge, decode_image
-from barseg.infer.detections import Detection
+from barseg.infer.detections import Detection, RawDetections
+from barseg.infer.network import InputSpec, NetworkInput, fit_to_network
 from barseg.infer.overlay import draw_detections
-from barseg.infer.predictor import Predictor
+from barseg.infer.predictor import Predictor, to_prediction
 from barseg.infer.runtimes import load_predictor
 from barseg.serve.asgi import FlatErrors, PayloadTooLarge, RequestGuard, form_fields
 from barseg.serve.settings import MODEL_FILES, ServeSettings
@@ -117,9 +127,10 @@ def batch_api() -> Any:
     return bentoml.api()
 
 
-@bentoml.service(name="detector", workers=1)
+@bentoml.service(name="detector", workers=1, traffic={"timeout": SETTINGS.timeout_s})
 class Detector:
-    """Holds the model; one call runs a batch of jobs ``{"image", "threshold", "decode"}``."""
+    """Holds the model; one call runs the network on a batch of jobs
+    ``{"pixels", "scale", "photo_shape", "threshold"}`` (a ``NetworkInput`` and its cut)."""
 
     model = BentoModel(MODEL.tag)
 
@@ -127,28 +138,41 @@ class Detector:
         self.predictor, self.runtime = open_predictor(Path(self.model.path), SETTINGS)
         logger.info("model %s: %s runtime, batching %s", MODEL.tag, self.runtime, SETTINGS.batching)
 
+    @bentoml.api
+    def input_spec(self) -> str:
+        """How the public service must resize photos for this model (``InputSpec`` JSON)."""
+        return self.predictor.spec.to_json()
+
     @batch_api()
     def detect(self, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One ``Prediction.to_json()`` per job. Jobs sharing a threshold and decode flag (the
-        usual case: the defaults) run as one batch through the Predictor."""
-        groups: dict[tuple[float, bool], list[int]] = defaultdict(list)
+        """Raw detections per job, in photo pixels: ``{"boxes", "scores", "masks"}``. Jobs
+        sharing a threshold (the usual case: the default) run as one batch."""
+        groups: dict[float, list[int]] = defaultdict(list)
         for i, job in enumerate(jobs):
-            groups[(job["threshold"], job["decode"])].append(i)
+            groups[job["threshold"]].append(i)
         results: list[dict[str, Any]] = [{} for _ in jobs]
-        for (threshold, decode), indices in groups.items():
+        for threshold, indices in groups.items():
+            inputs = [NetworkInput(jobs[i]["pixels"], jobs[i]["scale"], tuple(jobs[i]["photo_shape"])) for i in indices]
             start = time.perf_counter()
-            predictions = self.predictor.predict([jobs[i]["image"] for i in indices], threshold, decode)
+            raws = self.predictor.raw(inputs, threshold)
             metrics().inference.labels(self.runtime).observe(time.perf_counter() - start)
-            for i, prediction in zip(indices, predictions, strict=True):
-                results[i] = prediction.to_json()
+            for i, raw in zip(indices, raws, strict=True):
+                results[i] = {"boxes": raw.boxes, "scores": raw.scores, "masks": raw.masks}
         return results
 
 
-THRESHOLD = Field(default=None, ge=0.0, le=1.0, description="score cut in [0, 1]; default: the model's setting")
+THRESHOLD = Field(
+    default=None,
+    ge=SETTINGS.min_threshold,
+    le=1.0,
+    description=f"score cut in [{SETTINGS.min_threshold}, 1]; default: the model's setting",
+)
 DECODE = Field(default=None, description="also read each barcode (symbology, text); default: the model's setting")
 
 
-@bentoml.service(name=MODEL.tag.name)
+@bentoml.service(
+    name=MODEL.tag.name, traffic={"timeout": SETTINGS.timeout_s, "max_concurrency": SETTINGS.max_concurrency}
+)
 class BarcodeSegmenter:
     """Barcode instance segmentation: polygons, rotated boxes and decoded text per photo."""
 
@@ -156,25 +180,39 @@ class BarcodeSegmenter:
 
     def __init__(self) -> None:
         self.settings = SETTINGS
+        self.spec: InputSpec | None = None  # asked of the Detector on first use
 
     async def run(self, image: Path, threshold: float | None, decode: bool | None) -> tuple[np.ndarray, dict[str, Any]]:
         """The upload as RGB and its ``Prediction`` JSON; bad uploads raise 4xx errors."""
+        start = time.monotonic()
         try:
             rgb = await anyio.to_thread.run_sync(read_upload, image, self.settings.max_pixels)
         except ImageTooLarge as exc:
             raise PayloadTooLarge(f"image: {exc}") from exc
         except ImageError as exc:
             raise InvalidArgument(f"image: {exc}") from exc
+        if self.spec is None:
+            self.spec = InputSpec.from_json(await self.detector.to_async.input_spec())
+        fitted = await anyio.to_thread.run_sync(fit_to_network, rgb, self.spec)
+        cut = self.settings.threshold if threshold is None else threshold
         job = {
-            "image": rgb,
-            "threshold": self.settings.threshold if threshold is None else threshold,
-            "decode": self.settings.decode if decode is None else decode,
+            "pixels": fitted.pixels,
+            "scale": fitted.scale,
+            "photo_shape": list(fitted.photo_shape),
+            "threshold": cut,
         }
-        prediction = await self.detect(job)
+        found = await self.detect(job)
+        raw = RawDetections(found["boxes"], found["scores"], found["masks"], fitted.photo_shape)
+        reading = self.settings.decode if decode is None else decode
+        deadline = time.monotonic() + self.settings.decode_budget_s
+        prediction = await anyio.to_thread.run_sync(
+            functools.partial(to_prediction, raw, rgb, cut, reading, self.settings.max_decodes, deadline)
+        )
+        prediction.processing_time_ms = (time.monotonic() - start) * 1000
         m = metrics()
-        m.detections.observe(prediction["num_detections"])
-        m.decoded.inc(sum(d["text"] is not None for d in prediction["detections"]))
-        return rgb, prediction
+        m.detections.observe(len(prediction.detections))
+        m.decoded.inc(sum(d.text is not None for d in prediction.detections))
+        return rgb, prediction.to_json()
 
     async def detect(self, job: dict[str, Any]) -> dict[str, Any]:
         """The Detector's answer for one job. Retried once when the connection breaks: BentoML

@@ -21,20 +21,36 @@ MODEL_FILES = (("model.engine", "trt"), ("model.onnx", "onnx"))
 @dataclass(frozen=True)
 class ServeSettings:
     threshold: float = 0.5  # default confidence_threshold
+    min_threshold: float = 0.05  # lowest confidence_threshold accepted (the AP floor; below it, work without use)
     decode: bool = True  # default for the `decode` field
+    max_decodes: int = 32  # detections read per image, the best first
+    decode_budget_s: float = 2.0  # no reading attempt starts later than this after the network answered
     batching: bool = True  # adaptive batching of concurrent requests
     max_batch_size: int = 8
     max_latency_ms: int = 1000
-    max_pixels: int = 40_000_000  # decompression-bomb guard
+    max_concurrency: int = 32  # requests in flight; more are refused with 429
+    timeout_s: float = 30.0  # a request still running after this is answered 504
+    max_pixels: int = 36_000_000  # decompression-bomb guard
     max_upload_mb: float = 20.0
     threads: int = 2  # inference threads per worker
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"serve.threshold {self.threshold}: must lie in [0, 1]")
+        if not 0.0 <= self.min_threshold <= self.threshold <= 1.0:
+            raise ValueError(
+                f"serve.threshold {self.threshold}, serve.min_threshold {self.min_threshold}: "
+                "need 0 <= min_threshold <= threshold <= 1"
+            )
         if self.batching and self.max_batch_size < 2:
             raise ValueError(f"serve.max_batch_size {self.max_batch_size}: batching needs 2 or more")
-        for name in ("max_latency_ms", "max_pixels", "max_upload_mb"):
+        for name in (
+            "max_latency_ms",
+            "max_pixels",
+            "max_upload_mb",
+            "max_decodes",
+            "max_concurrency",
+            "timeout_s",
+            "decode_budget_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"serve.{name} {getattr(self, name)}: must be positive")
         if self.threads < 0:
