@@ -8,7 +8,7 @@ export PYTHONUNBUFFERED := 1
 # dvc.yaml runs `python`: the venv's, whether or not it is activated.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install lock repro test test-fast lint serve bench contact-sheet
+.PHONY: install lock repro test test-fast lint serve bench load compare contact-sheet
 
 # Exact versions from constraints.txt: the synthetic data, the tests and dvc.lock depend on them
 # (a newer OpenCV draws other scenes). Refresh it on purpose with `make lock`.
@@ -42,9 +42,15 @@ lint: install
 serve: install  ## serve the Bento built by `make repro` on http://127.0.0.1:3000
 	$(VENV)/bin/bentoml serve $$($(PY) -c 'import json; print(json.load(open("models/bento.json"))["tag"])') --host 127.0.0.1 --port 3000
 
-bench: install  ## speed figures: ONNX Runtime vs PyTorch, decoding, the service under 8 clients
+bench: install  ## speed figures: decoding on the real sets
 	$(PY) benchmarks/decode.py
-	$(PY) benchmarks/serve.py --clients 8 --seconds 30
+
+compare: install  ## our pipeline and its peers (own venvs in .cache/peers), then robustness to corruptions; needs models/model.onnx
+	$(PY) benchmarks/compare.py --out metrics/compare.json
+	$(PY) benchmarks/robustness.py --out metrics/robustness.json --chart docs/robustness.png
+
+load: install  ## the packaged Bento under 16 clients for 60 s, real photos and bad inputs, with and without batching
+	$(PY) -m benchmarks.load --clients 16 --seconds 60 --out metrics/load.json
 
 contact-sheet: install  ## docs/synthetic_contact_sheet.png from data/synthetic
 	$(PY) tools/contact_sheet.py data/synthetic docs/synthetic_contact_sheet.png

@@ -59,8 +59,8 @@ def server(packaged: dict[str, Any]) -> Iterator[str]:
     """The exported Bento, imported into an empty BentoML home and served from it."""
     home = packaged["root"] / "elsewhere"
     run([sys.executable, "-m", "bentoml", "import", str(packaged["archive"])], home)
-    with serving(packaged["first"]["tag"], packaged["root"] / "serve.log", env={"BENTOML_HOME": str(home)}) as url:
-        yield url
+    with serving(packaged["first"]["tag"], packaged["root"] / "serve.log", env={"BENTOML_HOME": str(home)}) as served:
+        yield served.url
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -49,12 +50,18 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str  # base URL
+    pid: int  # the server's process: its workers are its descendants
+
+
 @contextmanager
 def serving(
     target: str, log: Path, env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 180
-) -> Iterator[str]:
-    """``bentoml serve target`` (a Bento tag or ``module:Service``) on 127.0.0.1; yields its
-    base URL once ready; its output goes to ``log``."""
+) -> Iterator[Server]:
+    """``bentoml serve target`` (a Bento tag or ``module:Service``) on 127.0.0.1, yielded
+    once ready; its output goes to ``log``."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "bentoml", "serve", target, "--host", "127.0.0.1", "--port", str(port)]
@@ -65,6 +72,6 @@ def serving(
         )
     try:
         wait_ready(url, process, log, timeout)
-        yield url
+        yield Server(url, process.pid)
     finally:
         stop(process)
