@@ -16,6 +16,9 @@ from barseg.data.images import read_image
 from barseg.infer.overlay import draw_detections
 from barseg.infer.runtimes import RUNTIMES, load_predictor
 from barseg.metrics.evaluation import evaluate_source
+from barseg.weights import MANIFEST, released_weights, weights_dir
+
+TRAINED = Path("models/model.ckpt")
 
 
 def _images(paths: list[Path]) -> list[Path]:
@@ -41,8 +44,22 @@ def overlay_name(path: Path, taken: set[str]) -> str:
     return name
 
 
+def default_model() -> Path:
+    """The released weights when this checkout has them (checked), else the pipeline's model."""
+    if (weights_dir() / MANIFEST).is_file():
+        path = released_weights()
+        print(f"barseg: using the released weights {path} (SHA-256 checked); --model picks another", file=sys.stderr)
+        return path
+    if TRAINED.is_file():
+        print(f"barseg: using {TRAINED}, the pipeline's model; --model picks another", file=sys.stderr)
+        return TRAINED
+    raise FileNotFoundError(
+        f"no model: no released weights in {weights_dir()} and no {TRAINED}; run `make repro` or pass --model"
+    )
+
+
 def predict(args: argparse.Namespace) -> None:
-    predictor = load_predictor(args.model, args.runtime, args.threshold)
+    predictor = load_predictor(args.model or default_model(), args.runtime, args.threshold)
     paths = _images(args.images)
     results = {}
     written: set[str] = set()
@@ -61,7 +78,7 @@ def predict(args: argparse.Namespace) -> None:
 
 
 def evaluate(args: argparse.Namespace) -> None:
-    predictor = load_predictor(args.model, args.runtime, args.threshold)
+    predictor = load_predictor(args.model or default_model(), args.runtime, args.threshold)
     name = (args.coco or args.decode_truth).parent.name
     metrics = evaluate_source(
         predictor,
@@ -84,7 +101,9 @@ def parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--model", type=Path, default=Path("models/model.ckpt"), help="Lightning checkpoint, .onnx or TensorRT .engine"
+        "--model",
+        type=Path,
+        help="checkpoint (.ckpt, .pt), .onnx or TensorRT .engine; default: the released weights, else models/model.ckpt",
     )
     common.add_argument("--runtime", choices=RUNTIMES, default=None, help="default: from the model file's type")
     common.add_argument("--threshold", type=float, default=0.5, help="score cut, 0..1")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from barseg.infer.predictor import Predictor
+from barseg.weights import is_released, verified
 
-RUNTIME_BY_SUFFIX = {".ckpt": "torch", ".onnx": "onnx", ".engine": "trt"}
+RUNTIME_BY_SUFFIX = {".ckpt": "torch", ".pt": "torch", ".onnx": "onnx", ".engine": "trt"}
 RUNTIMES = ("torch", "onnx", "trt")
 
 
@@ -14,6 +15,8 @@ def load_predictor(model: Path, runtime: str | None = None, threshold: float = 0
     """``threads``: CPU threads for inference (0: the runtime's default)."""
     if not model.is_file():
         raise FileNotFoundError(f"--model {model}: no such file")
+    if is_released(model):
+        verified(model)  # released weights load only when their SHA-256 matches weights.json
     runtime = runtime or RUNTIME_BY_SUFFIX.get(model.suffix)
     if runtime == "torch":
         import torch

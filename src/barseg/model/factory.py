@@ -24,6 +24,8 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from barseg.weights import is_released, verified
+
 BACKBONES = ("resnet50_fpn", "resnet18_fpn", "mobilenet_v3_large_fpn")
 NUM_CLASSES = 2  # background, barcode
 
@@ -102,9 +104,12 @@ def build_model(cfg: Any) -> MaskRCNN:
 
 
 def load_weights(model: nn.Module, path: Path) -> None:
-    """Load a user's state dict (or a Lightning checkpoint's) and report what did not match."""
+    """Load a user's state dict (or a Lightning checkpoint's, or released weights, whose SHA-256
+    is checked first) and report what did not match."""
     if not path.is_file():
         raise FileNotFoundError(f"model.init_weights: {path} does not exist")
+    if is_released(path):
+        verified(path)
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state:  # a Lightning checkpoint
         state = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}

@@ -1,0 +1,87 @@
+"""Released weights: written fp16 with their SHA-256, checked before every load, the default
+model of the CLI, and at most three versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from barseg.cli import main
+from barseg.infer.torch_runtime import TorchPredictor
+from barseg.model.release import write_release
+from barseg.weights import WEIGHTS_DIR_ENV, released_weights, sha256
+
+
+@pytest.fixture()
+def released(tiny_checkpoint: Path, tmp_path: Path) -> Path:
+    return write_release(tiny_checkpoint, tmp_path / "weights", "barseg-tiny-v1.pt", describe={"steps": "40"})
+
+
+def test_a_release_is_fp16_listed_and_detects_as_its_checkpoint(
+    released: Path, tiny_checkpoint: Path, tiny_images
+) -> None:
+    listing = json.loads((released.parent / "weights.json").read_text())
+    assert listing["default"] == released.name
+    assert listing["files"][released.name]["sha256"] == sha256(released)
+    assert listing["files"][released.name]["steps"] == "40"
+    state = torch.load(released, map_location="cpu", weights_only=True)["state_dict"]
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
+    assert released.stat().st_size < 0.6 * tiny_checkpoint.stat().st_size
+    assert released_weights(folder=released.parent) == released
+    full, half = TorchPredictor(tiny_checkpoint), TorchPredictor(released)
+    for _, image in tiny_images[:3]:
+        (a,), (b,) = full.raw([full.prepare(image)], 0.01), half.raw([half.prepare(image)], 0.01)
+        assert len(a.scores) == len(b.scores) and np.allclose(a.scores, b.scores, atol=0.01)
+
+
+def test_a_damaged_release_is_refused_everywhere(released: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    from omegaconf import OmegaConf
+
+    from barseg.model.factory import build_model
+
+    cfg = OmegaConf.create(torch.load(released, map_location="cpu", weights_only=True)["hyper_parameters"]["model_cfg"])
+    cfg.init_weights = str(released)
+    data = bytearray(released.read_bytes())
+    data[-100] ^= 0xFF
+    released.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"SHA-256 .* differs"):
+        released_weights(folder=released.parent)
+    with pytest.raises(SystemExit):  # the CLI's one-line error
+        main(["predict", str(tmp_path), "--model", str(released)])
+    assert "SHA-256" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="SHA-256"):
+        build_model(cfg)
+
+
+def test_the_cli_predicts_with_the_release_when_no_model_is_named(
+    released: Path, tiny_images, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(released.parent))
+    monkeypatch.chdir(tmp_path)  # no models/model.ckpt here
+    photo = tmp_path / "photo.png"
+    cv2.imwrite(str(photo), cv2.cvtColor(tiny_images[0][1], cv2.COLOR_RGB2BGR))
+    main(["predict", str(photo), "--threshold", "0.01"])
+    out = capsys.readouterr()
+    assert f"using the released weights {released}" in out.err
+    assert json.loads(out.out)[str(photo)]["image_size"] == list(tiny_images[0][1].shape[1::-1])
+
+
+def test_no_model_anywhere_is_one_clear_error(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path / "none"))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["predict", str(tmp_path)])
+    assert "no released weights" in capsys.readouterr().err
+
+
+def test_never_a_fourth_version(released: Path, tiny_checkpoint: Path) -> None:
+    for name in ("barseg-tiny-v2.pt", "barseg-tiny-v3.pt"):
+        write_release(tiny_checkpoint, released.parent, name)
+    with pytest.raises(ValueError, match="never add a fourth"):
+        write_release(tiny_checkpoint, released.parent, "barseg-tiny-v4.pt")
+    write_release(tiny_checkpoint, released.parent, "barseg-tiny-v3.pt")  # replacing one is fine
