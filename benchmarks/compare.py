@@ -1,6 +1,6 @@
 """Side by side with what users would pick instead, on every real set, scored by our metrics.
 
-    python benchmarks/compare.py [--model models/model.onnx] [--peers NAME ...] [--max-images 150]
+    python benchmarks/compare.py [--model models/model.onnx] [--peers NAME ...] [--max-images 100]
                                  [--timing-images 30] [--out metrics/compare.json]
 
 For our pipeline (ONNX Runtime, the ``Predictor`` the service uses, decoding on, at
@@ -231,7 +231,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("models/model.onnx"))
     parser.add_argument("--peers", nargs="*", default=[p.name for p in PEERS], help="peers to run (default: all)")
-    parser.add_argument("--max-images", type=int, default=150, help="photos per set at most, evenly spread")
+    parser.add_argument("--max-images", type=int, default=100, help="photos per set at most, evenly spread")
     parser.add_argument("--timing-images", type=int, default=30, help="photos timed with 1 thread")
     parser.add_argument("--out", type=Path, default=Path("metrics/compare.json"))
     args = parser.parse_args()

@@ -1,6 +1,6 @@
 """Robustness to noise and distortions: our pipeline and zxing-cpp on the same corrupted photos.
 
-    python benchmarks/robustness.py [--model models/model.onnx] [--images-per-set 12] [--seed 0]
+    python benchmarks/robustness.py [--model models/model.onnx] [--images-per-set 10] [--seed 0]
                                     [--out metrics/robustness.json] [--chart docs/robustness.png]
 
 Takes ``--images-per-set`` photos, evenly spread, from every COCO set of the registry
@@ -173,7 +173,7 @@ def chart(rows: list[dict[str, Any]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("models/model.onnx"))
-    parser.add_argument("--images-per-set", type=int, default=12)
+    parser.add_argument("--images-per-set", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("metrics/robustness.json"))
