@@ -290,3 +290,16 @@ def test_reading_work_is_bounded_by_count_and_deadline(monkeypatch) -> None:
     late = [_mask_detection(p, scene.shape[:2]) for p in polygons]
     assert decode.decode_prediction(scene, late, deadline=time.monotonic() - 1) == []
     assert [d.text for d in late] == [None, None] and whole_photo == []
+
+
+def test_a_code_inside_a_detection_drawn_around_several_stands_on_its_own() -> None:
+    """One detection drawn around both neighbours (a merge the network makes in dense
+    scenes): the long Code 128 it fills is its code; the small Data Matrix a whole-photo read
+    finds inside it comes back as a code of its own, not as lost."""
+    scene, symbols, polygons = _neighbours()
+    hull = cv2.convexHull(np.concatenate(polygons).astype(np.float32)).reshape(-1, 2)
+    merged = _mask_detection(hull, scene.shape[:2])
+    extra = decode_prediction(scene, [merged])
+    _assert_read(merged, symbols[0])
+    assert [(d.source, d.symbology) for d in extra] == [("reader", "DataMatrix")]
+    assert normalize_text(extra[0].text or "") == normalize_text(symbols[1].text)

@@ -27,6 +27,7 @@ FORMATS = zxingcpp.BarcodeFormats(_KNOWN)
 MATRIX_FORMATS = zxingcpp.BarcodeFormats([f for f in _KNOWN if canonical_symbology(str(f)) not in ONE_D])
 ACCEPT_GROWTH = 0.25  # a read counts for a detection when its centre lies in the quad grown by this per side
 MIN_SPAN = 0.25  # ... and it spans this share of the quad's diameter (1D reads are a line across the bars)
+FIT_SPAN = 0.6  # a whole-photo read is a detection's code when it spans this share of it, else a code of its own
 
 
 @dataclass(frozen=True)
@@ -225,18 +226,22 @@ def decode_prediction(
     """Read each detection (in place; at most ``max_decodes``, the best first, none after
     ``deadline``), then, time allowing, zxing-cpp on the whole photo, so the pipeline
     reads at least what a classical reader does: a whole-photo read inside a detection whose
-    crops did not read gives that detection its text; one outside every detection comes back
-    as an extra detection with ``source="reader"`` and score 1.0 (a read that passed the
-    symbology's checks: a code the network missed)."""
+    crops did not read, and which it fills (``FIT_SPAN``), gives that detection its text; one
+    outside every detection, or far smaller than the detection around it (a region the
+    network drew around several codes), comes back as an extra detection with
+    ``source="reader"`` and score 1.0 (a read that passed the symbology's checks: a code the
+    network missed or merged)."""
     decode_detections(image, detections, max_decodes, deadline)
     if deadline is not None and time.monotonic() > deadline:
         return []
     outlined = [(d, np.asarray(d.polygon, np.float32)) for d in detections if len(d.polygon) >= 3]
     extra = []
     for read in read_codes(image):
-        inside = [d for d, outline in outlined if cv2.pointPolygonTest(outline, read.center, False) >= 0]
-        if any(d.text == read.text for d in inside):
+        around = [(d, o) for d, o in outlined if cv2.pointPolygonTest(o, read.center, False) >= 0]
+        if any(d.text == read.text for d, _ in around):
             continue
+        span = _diameter(np.asarray(read.corners, np.float32))
+        inside = [d for d, o in around if span >= FIT_SPAN * _diameter(o)]
         unread = [d for d in inside if d.text is None]
         if unread:
             unread[0].symbology, unread[0].text = read.symbology, read.text
