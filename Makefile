@@ -8,7 +8,7 @@ export PYTHONUNBUFFERED := 1
 # dvc.yaml runs `python`: the venv's, whether or not it is activated.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: install lock repro test test-fast lint serve bench load compare contact-sheet
+.PHONY: install lock repro test test-fast lint serve serve-released bench load compare contact-sheet
 
 # Exact versions from constraints.txt: the synthetic data, the tests and dvc.lock depend on them
 # (a newer OpenCV draws other scenes). Refresh it on purpose with `make lock`.
@@ -41,6 +41,10 @@ lint: install
 
 serve: install  ## serve the Bento built by `make repro` on http://127.0.0.1:3000
 	$(VENV)/bin/bentoml serve $$($(PY) -c 'import json; print(json.load(open("models/bento.json"))["tag"])') --host 127.0.0.1 --port 3000
+
+serve-released: install  ## package the released weights (no training) and serve them on http://127.0.0.1:3000
+	$(PY) tools/package_weights.py --out models/released
+	$(VENV)/bin/bentoml serve $$($(PY) -c 'import json; print(json.load(open("models/released/bento.json"))["tag"])') --host 127.0.0.1 --port 3000
 
 bench: install  ## speed figures: decoding on the real sets
 	$(PY) benchmarks/decode.py
