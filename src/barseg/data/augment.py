@@ -42,11 +42,7 @@ def _rotate(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rotate about the centre onto a canvas large enough to keep every corner."""
     h, w = image.shape[:2]
-    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    nw, nh = int(h * sin + w * cos + 0.5), int(h * cos + w * sin + 0.5)
-    matrix[0, 2] += nw / 2 - w / 2
-    matrix[1, 2] += nh / 2 - h / 2
+    matrix, (nw, nh) = rotation_onto_canvas(w, h, degrees)
     fill = tuple(int(c) for c in rng.integers(0, 256, 3))
     out = cv2.warpAffine(image, matrix, (nw, nh), flags=cv2.INTER_LINEAR, borderValue=fill)
     out_masks = (
@@ -55,6 +51,17 @@ def _rotate(
         else np.zeros((0, nh, nw), np.uint8)
     )
     return out, out_masks
+
+
+def rotation_onto_canvas(width: int, height: int, degrees: float) -> tuple[np.ndarray, tuple[int, int]]:
+    """The 2x3 affine turning a ``width`` x ``height`` image by ``degrees`` about its centre,
+    and the (width, height) of the canvas that keeps every corner."""
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), degrees, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    nw, nh = int(height * sin + width * cos + 0.5), int(height * cos + width * sin + 0.5)
+    matrix[0, 2] += nw / 2 - width / 2
+    matrix[1, 2] += nh / 2 - height / 2
+    return matrix, (nw, nh)
 
 
 def _zoom_in(

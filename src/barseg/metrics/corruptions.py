@@ -15,6 +15,8 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from barseg.data.augment import rotation_onto_canvas
+
 Polygons = list[np.ndarray]  # each (K, 2) float32, photo pixels
 Corruption = Callable[[np.ndarray, Polygons, int, np.random.Generator], tuple[np.ndarray, Polygons]]
 
@@ -95,12 +97,8 @@ def rotation(
     """A turn by the level's angle, either way, onto a canvas that keeps every corner."""
     degrees = _level((20.0, 45.0, 135.0), severity) * float(rng.choice([-1.0, 1.0]))
     h, w = image.shape[:2]
-    affine = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    cos, sin = abs(affine[0, 0]), abs(affine[0, 1])
-    nw, nh = int(h * sin + w * cos + 0.5), int(h * cos + w * sin + 0.5)
-    affine[0, 2] += nw / 2 - w / 2
-    affine[1, 2] += nh / 2 - h / 2
-    return _warp(image, polygons, np.vstack([affine, [0.0, 0.0, 1.0]]), (nw, nh))
+    affine, canvas = rotation_onto_canvas(w, h, degrees)  # the training augmentation's turn
+    return _warp(image, polygons, np.vstack([affine, [0.0, 0.0, 1.0]]), canvas)
 
 
 def perspective(
