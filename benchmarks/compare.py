@@ -45,6 +45,7 @@ from barseg.params import load_section
 
 WORKER = Path(__file__).with_name("peer_worker.py")
 PEER_HOME = Path(".cache/peers")
+PHOTO_SECONDS = 60  # a worker still busy after this much per photo (plus start-up) is stopped as hung
 
 
 @dataclass(frozen=True)
@@ -97,9 +98,24 @@ def ensure_venv(peer: Peer) -> Path:
     return python
 
 
+def worker_answers(stdout: str) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Whether the worker got ready, and its answers by photo path; other output is ignored."""
+    ready, answers = False, {}
+    for line in stdout.splitlines():
+        try:
+            message = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(message, dict):
+            ready = ready or message.get("ready") is True
+            if isinstance(message.get("path"), str):
+                answers[message["path"]] = message
+    return ready, answers
+
+
 def run_peer(peer: Peer, paths: list[Path], threads: int) -> Run:
-    """The worker over ``paths``; a crash costs the photo it was on, and the rest run in a
-    fresh worker."""
+    """The worker over ``paths``. A peer that cannot start is an error of the peer; a crash
+    or a hang costs the photo it was on, and the rest run in a fresh worker."""
     run = Run()
     try:
         python = ensure_venv(peer)
@@ -109,31 +125,42 @@ def run_peer(peer: Peer, paths: list[Path], threads: int) -> Run:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
     todo = list(paths)
     while todo:
-        done = subprocess.run(
-            [str(python), str(WORKER), peer.name, "--threads", str(threads)],
-            input="\n".join(str(p) for p in todo),
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        answered = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-        if done.returncode and not answered and "unavailable" in done.stderr:
-            run.error = done.stderr.strip().splitlines()[-1]
+        command = [str(python), str(WORKER), peer.name, "--threads", str(threads)]
+        feed = "\n".join(str(p) for p in todo)
+        try:
+            done = subprocess.run(
+                command, input=feed, capture_output=True, text=True, env=env, timeout=120 + PHOTO_SECONDS * len(todo)
+            )
+            stdout, stderr, status = done.stdout, done.stderr, f"exit {done.returncode}"
+        except subprocess.TimeoutExpired as exc:
+            stdout, stderr, status = _text(exc.stdout), _text(exc.stderr), "timed out"
+        ready, answers = worker_answers(stdout)
+        if not ready:
+            run.error = f"could not start ({status}): {stderr.strip()[-300:]}"
             return run
-        for answer in answered:
-            path = Path(answer["path"])
+        for path in todo:
+            answer = answers.get(str(path))
+            if answer is None:
+                continue
             if answer.get("error"):
                 run.failed[path] = answer["error"]
                 continue
-            run.found[path] = [
-                Found.from_corners(c["corners"], c.get("score", 1.0), c.get("text")) for c in answer["codes"]
-            ]
+            codes = answer.get("codes", [])
+            run.found[path] = [Found.from_corners(c["corners"], c.get("score", 1.0), c.get("text")) for c in codes]
             run.seconds[path] = answer["seconds"]
-        todo = todo[len(answered) :]
-        if done.returncode and todo:  # died on todo[0]
-            run.failed[todo[0]] = f"worker crashed (exit {done.returncode}): {done.stderr.strip()[-200:]}"
-            todo = todo[1:]
+        left = [p for p in todo if str(p) not in answers]
+        if left and status == "exit 0":  # finished without answering them: nothing to retry
+            run.failed.update({p: "the worker gave no answer" for p in left})
+            break
+        if left:  # answers are flushed in order: it died or hung on the first unanswered photo
+            run.failed[left[0]] = f"worker {status}: {stderr.strip()[-200:]}"
+            left = left[1:]
+        todo = left
     return run
+
+
+def _text(output: bytes | str | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
 
 
 def run_ours(model: Path, paths: list[Path], threshold: float, threads: int) -> Run:

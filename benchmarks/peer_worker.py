@@ -2,8 +2,8 @@
 
     .cache/peers/<venv>/bin/python benchmarks/peer_worker.py PEER [--threads N] < paths.txt
 
-Reads photo paths (one per line) from stdin and prints one JSON line per photo, as soon as it
-is done: ``{"path", "seconds", "codes": [{"corners": [[x, y], ...], "score", "text"}]}``, or
+Reads photo paths (one per line) from stdin; prints ``{"ready": true}`` once the peer is
+loaded, then one JSON line per photo, as soon as it is done: ``{"path", "seconds", "codes": [{"corners": [[x, y], ...], "score", "text"}]}``, or
 ``{"path", "error"}`` when the peer raised on it. Imports only the peer's own packages (and
 numpy, Pillow): never barseg. The photo is read as everyone reads it (EXIF orientation
 applied, RGB) and handed to each peer in the colour order it documents.
@@ -157,9 +157,10 @@ def main() -> None:
     args = parser.parse_args()
     try:
         read = PEERS[args.peer](args.threads)
-    except (ImportError, OSError) as exc:  # e.g. pyzbar without the zbar shared library
-        print(f"{args.peer} unavailable: {exc}", file=sys.stderr)
+    except Exception as exc:  # e.g. pyzbar without the zbar shared library: the peer cannot run at all
+        print(f"{args.peer} unavailable: {type(exc).__name__}: {exc}", file=sys.stderr)
         sys.exit(2)
+    print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         path = line.strip()
         if not path:

@@ -5,7 +5,8 @@
 
 Takes ``--images-per-set`` photos, evenly spread, from every COCO set of the registry
 (``params.yaml`` ``evaluate.extra_sets``) and corrupts each with every corruption of
-``barseg.metrics.corruptions`` at severities 1-3 (seeded per photo, corruption and level;
+``barseg.metrics.corruptions`` at severities 1-3 (seeded per photo and corruption, the same
+draw at every level, so levels differ only in strength;
 geometric ones move the labels with the pixels). On the clean and each corrupted photo it runs
 our pipeline (the ``Predictor`` the service uses, decoding on, at ``evaluate.threshold``) and
 zxing-cpp alone on the whole photo, and scores both with ``barseg.metrics.boxes``: recall and

@@ -85,3 +85,26 @@ def test_never_a_fourth_version(released: Path, tiny_checkpoint: Path) -> None:
     with pytest.raises(ValueError, match="never add a fourth"):
         write_release(tiny_checkpoint, released.parent, "barseg-tiny-v4.pt")
     write_release(tiny_checkpoint, released.parent, "barseg-tiny-v3.pt")  # replacing one is fine
+
+
+def test_a_release_over_the_size_cap_is_refused_and_the_old_one_kept(
+    released: Path, tiny_checkpoint: Path, monkeypatch
+) -> None:
+    import barseg.model.release as release
+
+    before = released.read_bytes()
+    monkeypatch.setattr(release, "MAX_BYTES", 1000)
+    with pytest.raises(ValueError, match="MB is over the"):
+        write_release(tiny_checkpoint, released.parent, released.name, half=False)  # replacing v1
+    assert released.read_bytes() == before and released_weights(folder=released.parent) == released
+    assert sorted(p.name for p in released.parent.iterdir()) == [released.name, "weights.json"]
+
+
+def test_a_foreign_weights_json_does_not_block_a_users_model(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from barseg.infer.runtimes import load_predictor
+
+    model = tmp_path / "mine.ckpt"
+    model.write_bytes(tiny_checkpoint.read_bytes())
+    for foreign in ("not json", '{"layers": 3}'):
+        (tmp_path / "weights.json").write_text(foreign)
+        assert load_predictor(model, "torch").spec.max_size == 256

@@ -21,6 +21,8 @@ def main() -> None:
         "--describe", nargs="*", default=[], help="KEY=VALUE facts for weights.json (steps, hours, data)"
     )
     args = parser.parse_args()
+    if bad := [item for item in args.describe if "=" not in item]:
+        parser.error(f"--describe takes KEY=VALUE items, got {bad}")
     describe = dict(item.split("=", 1) for item in args.describe)
     path = write_release(args.checkpoint, weights_dir(), args.name, half=not args.fp32, describe=describe)
     print(f"{path} ({path.stat().st_size / 2**20:.1f} MB), listed in {path.parent / 'weights.json'}")

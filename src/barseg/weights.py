@@ -37,7 +37,10 @@ def manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no released weights here (train with `make repro`, or pass --model)")
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
         raise ValueError(f"{path}: expected {{'default': NAME, 'files': {{NAME: {{'sha256': ...}}}}}}")
     return data
@@ -70,6 +73,9 @@ def released_weights(name: str | None = None, folder: Path | None = None) -> Pat
 
 
 def is_released(path: Path) -> bool:
-    """Whether ``path`` is listed in the ``weights.json`` beside it (then it must verify)."""
-    listing = path.parent / MANIFEST
-    return listing.is_file() and path.name in manifest(path.parent)["files"]
+    """Whether ``path`` is listed in the ``weights.json`` beside it (then it must verify); a
+    ``weights.json`` of another kind beside a user's file is none of our business."""
+    try:
+        return path.name in manifest(path.parent)["files"]
+    except (FileNotFoundError, ValueError):
+        return False

@@ -56,9 +56,10 @@ def test_crop_rle_equals_the_full_frame_encoding(x0: int, y0: int, h: int, w: in
 
 def test_outline_of_a_crop_is_the_outline_in_the_photo() -> None:
     """A mask that fills its crop to the edges keeps its corners when outlined in place."""
-    crop = MaskCrop(np.ones((10, 30), np.uint8), 40, 20, (H, W))
-    polygon, rotated = mask_outline(crop.values, (crop.x0, crop.y0))
-    assert (polygon, rotated) == mask_outline(full_frame(crop))
+    for x0, y0 in ((40, 20), (0, 0), (W - 30, H - 10)):  # inside, and touching the photo's edges
+        crop = MaskCrop(np.ones((10, 30), np.uint8), x0, y0, (H, W))
+        polygon, rotated = mask_outline(crop.values, (crop.x0, crop.y0))
+        assert (polygon, rotated) == mask_outline(full_frame(crop))
 
 
 def test_fragment_inside_a_better_detection_is_dropped() -> None:

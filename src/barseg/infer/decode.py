@@ -213,6 +213,8 @@ def decode_detections(
     after ``deadline`` (``time.monotonic()``)."""
     gray = to_gray(image)
     for detection in detections[:max_decodes]:
+        if deadline is not None and time.monotonic() > deadline:
+            return  # not even the first crop of the rest: building one costs a warp
         if len(detection.polygon) < 3:
             continue
         read = decode_region(gray, detection, deadline)
@@ -224,7 +226,8 @@ def decode_prediction(
     image: np.ndarray, detections: list[Detection], max_decodes: int | None = None, deadline: float | None = None
 ) -> list[Detection]:
     """Read each detection (in place; at most ``max_decodes``, the best first, none after
-    ``deadline``), then, time allowing, zxing-cpp on the whole photo, so the pipeline
+    ``deadline``), then, if the deadline has not passed, zxing-cpp on the whole photo (one call,
+    not interrupted: on a 36 MP photo it may run a second past the deadline), so the pipeline
     reads at least what a classical reader does: a whole-photo read inside a detection whose
     crops did not read, and which it fills (``FIT_SPAN``), gives that detection its text; one
     outside every detection, or far smaller than the detection around it (a region the

@@ -135,20 +135,37 @@ def paste_mask(mask: np.ndarray, box: np.ndarray, height: int, width: int) -> Ma
 
 
 def crop_rle(crop: MaskCrop) -> dict[str, Any]:
-    """The COCO RLE (compressed) of a binary crop in its photo, from a band of the crop's
-    columns only: runs before and after the band are zeros."""
+    """The COCO RLE (compressed) of a binary crop in its photo, computed from the crop alone.
+
+    COCO runs go down each column of the photo. The crop's columns are framed by one zero row
+    above and below that stands for all the zeros of that column outside the crop; run lengths
+    then count those rows for what they stand for, and the columns before and after the crop
+    add whole zero columns to the first and last runs.
+    """
     height, width = crop.photo_shape
     h, w = crop.values.shape
-    band = np.zeros((height, w), np.uint8)
-    band[crop.y0 : crop.y0 + h] = crop.values
-    flat = band.ravel(order="F")
-    changes = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    counts = np.diff(np.concatenate(([0], changes, [flat.size]))).tolist()
-    if flat.size and flat[0]:
+    if h == 0 or w == 0:
+        return mask_utils.frPyObjects({"counts": [height * width], "size": [height, width]}, height, width)
+    above, below = crop.y0, height - crop.y0 - h
+    flat = np.pad(crop.values.astype(bool), ((1, 1), (0, 0))).ravel(order="F")
+    starts = np.concatenate(([0], np.flatnonzero(flat[1:] != flat[:-1]) + 1))
+    ends = np.append(starts[1:], flat.size)
+    column = h + 2
+
+    def frames_in(offset: int) -> np.ndarray:  # framing rows at column * (h + 2) + offset within each run
+        return (ends - 1 - offset) // column - (starts - 1 - offset) // column
+
+    lengths = (ends - starts) + frames_in(0) * (above - 1) + frames_in(h + 1) * (below - 1)
+    values = flat[starts]
+    keep = lengths > 0  # a framing row that stands for no zeros leaves an empty run between two of ones
+    lengths, values = lengths[keep], values[keep]
+    first = np.concatenate(([True], values[1:] != values[:-1]))
+    counts = np.add.reduceat(lengths, np.flatnonzero(first)).tolist()
+    if values[0]:
         counts.insert(0, 0)  # runs alternate zeros, ones, ... from a zeros run
-    before, after = crop.x0 * height, (width - crop.x0 - w) * height
-    counts[0] += before
-    if len(counts) % 2:  # the band ends in zeros
+    counts[0] += crop.x0 * height
+    after = (width - crop.x0 - w) * height
+    if len(counts) % 2:  # ends in zeros
         counts[-1] += after
     elif after:
         counts.append(after)

@@ -4,6 +4,7 @@ default), listed with its SHA-256 in ``weights.json`` (``barseg.weights`` checks
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ def write_release(
     checkpoint: Path, folder: Path, name: str, half: bool = True, describe: dict[str, Any] | None = None
 ) -> Path:
     """``folder/name`` from ``checkpoint`` (the train stage's or a snapshot), made the default."""
+    if Path(name).name != name or not name.endswith(".pt"):
+        raise ValueError(f"release name {name!r}: a plain file name ending in .pt, e.g. barseg-mbv3-v1.pt")
     source = torch.load(checkpoint, map_location="cpu", weights_only=True)
     try:
         model_cfg, state = source["hyper_parameters"]["model_cfg"], source["state_dict"]
@@ -39,19 +42,22 @@ def write_release(
     }
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    torch.save(release, path)
-    if path.stat().st_size > MAX_BYTES:
-        path.unlink()
-        raise ValueError(
-            f"{path}: {path.stat().st_size / 2**20:.1f} MB is over the {MAX_BYTES / 2**20:.0f} MB a file may take"
-        )
+    partial = path.with_suffix(".partial")  # a release being replaced stays whole until the new one is
+    torch.save(release, partial)
+    size = partial.stat().st_size
+    if size > MAX_BYTES:
+        partial.unlink()
+        raise ValueError(f"{path}: {size / 2**20:.1f} MB is over the {MAX_BYTES / 2**20:.0f} MB a file may take")
     data["files"][name] = {
-        "sha256": sha256(path),
-        "bytes": path.stat().st_size,
+        **(describe or {}),
+        "sha256": sha256(partial),
+        "bytes": size,
         "dtype": "float16" if half else "float32",
         "global_step": release["global_step"],
-        **(describe or {}),
     }
     data["default"] = name
-    (folder / MANIFEST).write_text(json.dumps(data, indent=2) + "\n")
+    listing = folder / (MANIFEST + ".partial")
+    listing.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(partial, path)
+    os.replace(listing, folder / MANIFEST)
     return path

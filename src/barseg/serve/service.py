@@ -192,7 +192,7 @@ class BarcodeSegmenter:
         except ImageError as exc:
             raise InvalidArgument(f"image: {exc}") from exc
         if self.spec is None:
-            self.spec = InputSpec.from_json(await self.detector.to_async.input_spec())
+            self.spec = InputSpec.from_json(await self.call_detector("input_spec"))
         fitted = await anyio.to_thread.run_sync(fit_to_network, rgb, self.spec)
         cut = self.settings.threshold if threshold is None else threshold
         job = {
@@ -215,18 +215,23 @@ class BarcodeSegmenter:
         return rgb, prediction.to_json()
 
     async def detect(self, job: dict[str, Any]) -> dict[str, Any]:
-        """The Detector's answer for one job. Retried once when the connection breaks: BentoML
-        1.4's client between services keeps idle connections 15 s, the Detector's server 5 s,
-        so the first call after a pause can hit a closed one (bentoml/BentoML#4971). Detection
-        has no side effects, so the retry is safe."""
+        """The Detector's raw detections for one job."""
+        (found,) = await self.call_detector("detect", [job])
+        return cast("dict[str, Any]", found)
+
+    async def call_detector(self, method: str, *args: Any) -> Any:
+        """A Detector API, retried once when the connection breaks: BentoML 1.4's client
+        between services keeps idle connections 15 s, the Detector's server 5 s, so the first
+        call after a pause can hit a closed one (bentoml/BentoML#4971). Both APIs have no side
+        effects, so the retry is safe."""
+        call = getattr(self.detector.to_async, method)
         try:
-            (prediction,) = await self.detector.to_async.detect([job])
+            return await call(*args)
         except aiohttp.ClientConnectionError as exc:
             if isinstance(exc, TimeoutError):
                 raise
             logger.info("detector connection broke (%s); retrying once", exc)
-            (prediction,) = await self.detector.to_async.detect([job])
-        return prediction
+            return await call(*args)
 
     @bentoml.api(route="/predict")
     async def predict(
