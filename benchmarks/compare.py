@@ -45,7 +45,8 @@ from barseg.params import load_section
 
 WORKER = Path(__file__).with_name("peer_worker.py")
 PEER_HOME = Path(".cache/peers")
-PHOTO_SECONDS = 60  # a worker still busy after this much per photo (plus start-up) is stopped as hung
+STARTUP_SECONDS = 120  # a worker's allowance to load its peer ...
+PHOTO_SECONDS = 60  # ... and per photo: still busy after that, it is stopped as hung
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,12 @@ def run_peer(peer: Peer, paths: list[Path], threads: int) -> Run:
         feed = "\n".join(str(p) for p in todo)
         try:
             done = subprocess.run(
-                command, input=feed, capture_output=True, text=True, env=env, timeout=120 + PHOTO_SECONDS * len(todo)
+                command,
+                input=feed,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=STARTUP_SECONDS + PHOTO_SECONDS * len(todo),
             )
             stdout, stderr, status = done.stdout, done.stderr, f"exit {done.returncode}"
         except subprocess.TimeoutExpired as exc:
