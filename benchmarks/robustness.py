@@ -18,6 +18,7 @@ for ``dvc plots`` (``*_plot.json`` beside it) and a chart with one curve per cor
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 import zlib
@@ -34,6 +35,7 @@ from barseg.infer.predictor import Predictor
 from barseg.infer.runtimes import load_predictor
 from barseg.metrics.boxes import BoxTally, Found, found_in, read_decode_rate
 from barseg.metrics.corruptions import CORRUPTIONS, SEVERITIES, Polygons, corrupt
+from barseg.metrics.decoding import expected_texts
 from barseg.metrics.evaluation import has_texts
 from barseg.metrics.sets import EvalSet, evaluation_sets
 from barseg.params import load_section
@@ -82,28 +84,31 @@ def run_set(
     results: dict[tuple[str, str, int], dict[str, Any]] = defaultdict(lambda: {"tally": BoxTally(), "found": {}})
     for record in records:
         photo, polygons = read_image(record.path), outlines(record)
-        for name in CORRUPTIONS:
-            for severity in (0, *SEVERITIES):
-                if severity == 0 and name != next(iter(CORRUPTIONS)):
-                    continue
-                image, moved = (
-                    (photo, polygons)
-                    if severity == 0
-                    else corrupt(photo, polygons, name, severity, seed_of(seed, eval_set.name, record.path.name, name))
+        variants = itertools.chain(  # corrupted one at a time, not all held at once
+            [("clean", 0, photo, polygons)],
+            (
+                (
+                    name,
+                    severity,
+                    *corrupt(photo, polygons, name, severity, seed_of(seed, eval_set.name, record.path.name, name)),
                 )
-                truths = boxes_of(moved, image.shape)
-                for reader in READERS:
-                    found = read(reader, predictor, image, threshold)
-                    key = (reader, "clean" if severity == 0 else name, severity)
-                    results[key]["tally"].add(truths, found)
-                    results[key]["found"][record.path] = found
+                for name in CORRUPTIONS
+                for severity in SEVERITIES
+            ),
+        )
+        for name, severity, image, moved in variants:
+            truths = boxes_of(moved, image.shape)
+            for reader in READERS:
+                found = read(reader, predictor, image, threshold)
+                results[(reader, name, severity)]["tally"].add(truths, found)
+                results[(reader, name, severity)]["found"][record.path] = found
     return results
 
 
 def figures(eval_set: EvalSet, records: list[ImageRecord], result: dict[str, Any]) -> dict[str, Any]:
     """One set's figures and the counts behind them (pooling sums the counts)."""
     tally: BoxTally = result["tally"]
-    texts = {r.path: [i.text for i in r.instances if i.text] for r in records} if has_texts(records) else None
+    texts = expected_texts(records) if has_texts(records) else None
     expected = sum(len(t) for t in texts.values()) if texts else 0
     rate = read_decode_rate(texts, result["found"]) if texts else None
     return {

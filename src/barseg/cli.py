@@ -16,7 +16,7 @@ from barseg.data.images import read_image
 from barseg.infer.overlay import draw_detections
 from barseg.infer.runtimes import RUNTIMES, load_predictor
 from barseg.metrics.evaluation import evaluate_source
-from barseg.weights import MANIFEST, released_weights, weights_dir
+from barseg.weights import MANIFEST, default_release, weights_dir
 
 TRAINED = Path("models/model.ckpt")
 
@@ -47,8 +47,8 @@ def overlay_name(path: Path, taken: set[str]) -> str:
 def default_model() -> Path:
     """The released weights when this checkout has them (checked), else the pipeline's model."""
     if (weights_dir() / MANIFEST).is_file():
-        path = released_weights()
-        print(f"barseg: using the released weights {path} (SHA-256 checked); --model picks another", file=sys.stderr)
+        path = default_release()  # load_predictor checks its SHA-256
+        print(f"barseg: using the released weights {path}; --model picks another", file=sys.stderr)
         return path
     if TRAINED.is_file():
         print(f"barseg: using {TRAINED}, the pipeline's model; --model picks another", file=sys.stderr)

@@ -62,14 +62,18 @@ def verified(path: Path) -> Path:
     return path
 
 
-def released_weights(name: str | None = None, folder: Path | None = None) -> Path:
-    """The released weights file ``name`` (default: the manifest's ``default``), checked."""
+def default_release(folder: Path | None = None) -> Path:
+    """The file ``weights.json`` names as the default (not yet checked: loaders check it)."""
     folder = weights_dir() if folder is None else folder
-    data = manifest(folder)
-    chosen = name or data.get("default")
+    chosen = manifest(folder).get("default")
     if not chosen:
         raise ValueError(f"{folder / MANIFEST}: names no default weights")
-    return verified(folder / chosen)
+    return folder / chosen
+
+
+def released_weights(folder: Path | None = None) -> Path:
+    """The default released weights, checked."""
+    return verified(default_release(folder))
 
 
 def is_released(path: Path) -> bool:

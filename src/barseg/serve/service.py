@@ -42,7 +42,7 @@ from PIL import Image
 from pydantic import Field
 
 from barseg.data.images import ImageError, ImageTooLarge, decode_image
-from barseg.infer.detections import Detection, RawDetections
+from barseg.infer.detections import Prediction, RawDetections
 from barseg.infer.network import InputSpec, NetworkInput, fit_to_network
 from barseg.infer.overlay import draw_detections
 from barseg.infer.predictor import Predictor, to_prediction
@@ -182,8 +182,8 @@ class BarcodeSegmenter:
         self.settings = SETTINGS
         self.spec: InputSpec | None = None  # asked of the Detector on first use
 
-    async def run(self, image: Path, threshold: float | None, decode: bool | None) -> tuple[np.ndarray, dict[str, Any]]:
-        """The upload as RGB and its ``Prediction`` JSON; bad uploads raise 4xx errors."""
+    async def run(self, image: Path, threshold: float | None, decode: bool | None) -> tuple[np.ndarray, Prediction]:
+        """The upload as RGB and its ``Prediction``; bad uploads raise 4xx errors."""
         start = time.monotonic()
         try:
             rgb = await anyio.to_thread.run_sync(read_upload, image, self.settings.max_pixels)
@@ -212,7 +212,7 @@ class BarcodeSegmenter:
         m = metrics()
         m.detections.observe(len(prediction.detections))
         m.decoded.inc(sum(d.text is not None for d in prediction.detections))
-        return rgb, prediction.to_json()
+        return rgb, prediction
 
     async def detect(self, job: dict[str, Any]) -> dict[str, Any]:
         """The Detector's raw detections for one job."""
@@ -241,7 +241,7 @@ class BarcodeSegmenter:
         ``detections`` (score, bbox, polygon, rotated_box, symbology, text), ``image_size``
         [w, h], ``processing_time_ms``."""
         _, prediction = await self.run(image, confidence_threshold, decode)
-        return prediction
+        return prediction.to_json()
 
     @bentoml.api(route="/visualize")
     async def visualize(
@@ -249,8 +249,7 @@ class BarcodeSegmenter:
     ) -> Image.Image:
         """The photo as PNG with each detection's polygon, score and decoded text drawn."""
         rgb, prediction = await self.run(image, confidence_threshold, decode)
-        detections = [Detection(**d) for d in prediction["detections"]]
-        overlay = await anyio.to_thread.run_sync(draw_detections, rgb, detections)
+        overlay = await anyio.to_thread.run_sync(draw_detections, rgb, prediction.detections)
         return Image.fromarray(overlay)
 
 
