@@ -1,17 +1,32 @@
-"""Stage evaluate: the trained model on the test split and the extra sets (params: evaluate)."""
+"""Stage evaluate: the trained model on the test split and the extra sets (params: evaluate),
+and beside it the weights training started from (``model.init_weights``), when there are some."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
 
 from barseg.infer.runtimes import load_predictor
-from barseg.metrics.evaluation import evaluate_source
+from barseg.metrics.evaluation import HEADLINE, compare_reports, evaluate_source
 from barseg.metrics.sets import evaluation_sets
 from barseg.params import load_section
 
-HEADLINE = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate", "decode_rate", "ms_per_image_p50")
+
+def evaluate_model(
+    model: Path, sources: list[dict[str, Any]], cfg: DictConfig, plots: Path | None, label: str
+) -> dict[str, Any]:
+    predictor = load_predictor(model, threshold=cfg.threshold)
+    report = {}
+    for source in sources:
+        m = report[source["name"]] = evaluate_source(
+            predictor, threshold=cfg.threshold, plots_dir=plots, overlays=cfg.overlays, **source
+        )
+        print(f"evaluate: {label}: {source['name']}: " + ", ".join(f"{k} {m[k]:.3f}" for k in HEADLINE if k in m))
+    return report
 
 
 def main() -> None:
@@ -19,24 +34,24 @@ def main() -> None:
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--test", type=Path, required=True, help="COCO test split")
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON, one entry per set")
+    parser.add_argument("--init-out", type=Path, required=True, help="the same for model.init_weights ({} if none)")
     parser.add_argument("--plots", type=Path, required=True, help="PR curves and worst-case overlays")
     args = parser.parse_args()
     cfg = load_section("evaluate")
-    predictor = load_predictor(args.model, threshold=cfg.threshold)
     sources = [{"name": "test", "coco": args.test, "decode": cfg.decode and cfg.decode_test}]
     extra_sets, skipped = evaluation_sets(cfg.extra_sets)
     for message in skipped:
         print(f"evaluate: extra set {message}")
-    for extra in extra_sets:
-        sources.append({"decode": cfg.decode, **vars(extra)})
-    report = {}
-    for source in sources:
-        m = report[source["name"]] = evaluate_source(
-            predictor, threshold=cfg.threshold, plots_dir=args.plots, overlays=cfg.overlays, **source
-        )
-        print(f"evaluate: {source['name']}: " + ", ".join(f"{k} {m[k]:.3f}" for k in HEADLINE if k in m))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    sources += [{"decode": cfg.decode, **vars(extra)} for extra in extra_sets]
+    report = evaluate_model(args.model, sources, cfg, args.plots, "trained")
+    init_weights = load_section("model").init_weights
+    baseline = evaluate_model(Path(init_weights), sources, cfg, None, "init_weights") if init_weights else {}
+    for row in compare_reports(report, baseline):
+        flag = "  WORSE than init_weights" if row.worse else ""
+        print(f"evaluate: {row.set_name} {row.key}: trained {row.model:.3f}, init_weights {row.baseline:.3f}{flag}")
+    for path, data in ((args.out, report), (args.init_out, baseline)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from benchmarks.ab import find_experiment
 from omegaconf import OmegaConf
 
 from tests.conftest import REPO
@@ -101,6 +102,7 @@ def test_repro_builds_every_stage_then_has_nothing_to_do(tiny_repo: Path) -> Non
     assert not (tiny_repo / "models/checkpoints/last.ckpt").exists()  # only an unfinished run keeps one
     report = json.loads((tiny_repo / "metrics/evaluate.json").read_text())
     assert set(report) == {"test"}  # the real sets are not beside this temporary copy
+    assert json.loads((tiny_repo / "metrics/evaluate_init.json").read_text()) == {}  # trained from scratch
     for key in ("segm_AP", "segm_AP50", "segm_AP75", "bbox_AP", "bbox_AP50", "precision@0.5", "recall@0.5", "f1@0.5",
                 "mean_iou", "modified_iou", "detection_rate", "ms_per_image_p50", "ms_per_image_p95", "images", "instances"):  # fmt: skip
         assert key in report["test"]
@@ -214,6 +216,19 @@ def test_an_experiment_in_a_temporary_copy_still_evaluates_the_real_sets(tiny_re
     ]
     metrics = json.dumps(experiment)
     assert '"outside"' in metrics and "recall@0.5" in metrics, metrics[:2000]
+
+
+def test_fine_tuning_evaluates_the_init_weights_beside_the_result(tiny_repo: Path) -> None:
+    init = tiny_repo.parent / "init.ckpt"  # outside the repository, as a user's file may be
+    shutil.copyfile(tiny_repo / "models/model.ckpt", init)
+    dvc = str(BIN / "dvc")
+    out = run([dvc, "exp", "run", "--temp", "-n", "finetune", "-S", f"model.init_weights={init}"], tiny_repo)
+    assert "Running stage 'train'" in out and "evaluate: init_weights: test:" in out, out
+    assert "evaluate: test recall@0.5: trained" in out, out
+    shown = json.loads(run([dvc, "exp", "show", "--json"], tiny_repo, stdout_only=True))
+    metrics = find_experiment(shown, "finetune")["metrics"]
+    assert set(metrics["metrics/evaluate_init.json"]["data"]) == {"test"}
+    assert set(metrics["metrics/evaluate.json"]["data"]) == {"test"}
 
 
 def test_the_ab_harness_runs_two_arms_for_the_same_time(tiny_repo: Path) -> None:

@@ -11,7 +11,7 @@ from barseg.data.formats import ImageRecord, Instance, rle_str
 from barseg.infer.detections import Detection, Prediction
 from barseg.infer.predictor import mask_outline
 from barseg.metrics.coco import coco_ap
-from barseg.metrics.evaluation import ImageResult, summarize
+from barseg.metrics.evaluation import ImageResult, compare_reports, summarize
 from barseg.metrics.matching import greedy_match, modified_iou
 
 H, W = 120, 160
@@ -154,3 +154,24 @@ def test_coco_ap_agrees_with_pycocotools_on_files(tmp_path: Path) -> None:
 def test_no_detections_score_zero() -> None:
     m = summarize([result([BAR], [])], 0.5)
     assert m["segm_AP"] == 0.0 and m["recall@0.5"] == 0.0 and m["precision@0.5"] == 0.0
+
+
+def test_compare_reports_pairs_shared_figures_and_flags_what_got_worse() -> None:
+    model = {
+        "test": {"recall@0.5": 0.8, "precision@0.5": 0.7, "ms_per_image_p50": 120.0, "images": 10},
+        "artelab": {"recall@0.5": 0.9, "decode_rate": 0.95},
+        "only_here": {"recall@0.5": 0.1},
+    }
+    baseline = {
+        "test": {"recall@0.5": 0.8, "precision@0.5": 0.75, "ms_per_image_p50": 100.0},
+        "artelab": {"recall@0.5": 0.85},
+    }
+    rows = compare_reports(model, baseline)
+    assert [(r.set_name, r.key, r.model, r.baseline) for r in rows] == [
+        ("test", "recall@0.5", 0.8, 0.8),
+        ("test", "precision@0.5", 0.7, 0.75),
+        ("test", "ms_per_image_p50", 120.0, 100.0),
+        ("artelab", "recall@0.5", 0.9, 0.85),
+    ]
+    assert [r.worse for r in rows] == [False, True, True, False]  # a tie is not worse; slower is
+    assert compare_reports(model, {}) == []

@@ -228,6 +228,8 @@ def evaluate_set(
 
 # Figures that count unlabelled codes as false alarms (left out of recall-only sets).
 PRECISION_BASED = ("precision", "f1", "segm_AP", "bbox_AP")
+# The figures a person reads first (stage logs, side-by-side reports); all but time: higher is better.
+HEADLINE = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate", "decode_rate", "ms_per_image_p50")
 
 
 def has_texts(records: list[ImageRecord]) -> bool:
@@ -273,3 +275,29 @@ def evaluate_source(
             evaluate_decoding(predictor, load_decode_truth(decode_truth, images), threshold, f"decode {name}")
         )
     return metrics
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One headline figure of one set for two models (``baseline``: the weights training began from)."""
+
+    set_name: str
+    key: str
+    model: float
+    baseline: float
+
+    @property
+    def worse(self) -> bool:
+        """Below the baseline (above it, for a time)."""
+        return self.model > self.baseline if self.key.startswith("ms_") else self.model < self.baseline
+
+
+def compare_reports(model: dict[str, Any], baseline: dict[str, Any]) -> list[Comparison]:
+    """The headline figures both reports have, set by set, in the model report's order."""
+    return [
+        Comparison(name, key, float(figures[key]), float(baseline[name][key]))
+        for name, figures in model.items()
+        if name in baseline
+        for key in HEADLINE
+        if key in figures and key in baseline[name]
+    ]
