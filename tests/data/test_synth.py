@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from barseg.data.formats import Instance, iter_source
 from barseg.data.symbology import normalize_text
-from barseg.data.synth import generate, render, textures
+from barseg.data.synth import generate, render, textures, typefaces
 from barseg.data.synth.panel import draw_negative
 from barseg.data.synth.symbols import WRITERS
 from barseg.infer.rectify import rectify
@@ -179,3 +179,36 @@ def test_default_scenes_hash_to_the_committed_values(repo: Path, index: int) -> 
     labels = json.dumps(doc, sort_keys=True).encode()
     got = (hashlib.sha256(jpeg).hexdigest()[:16], hashlib.sha256(labels).hexdigest()[:16])
     assert got == DEFAULT_SCENES[index], "the installed libraries draw other scenes than constraints.txt pins"
+
+
+@pytest.mark.parametrize("layout", ["paragraph", "form", "big"])
+def test_typeset_text_inks_part_of_its_panel_the_same_way_every_time(layout: str) -> None:
+    for seed in range(12):
+        canvases = []
+        for _ in range(2):
+            rng = np.random.default_rng(seed)
+            canvas = np.zeros((int(rng.integers(30, 160)), int(rng.integers(30, 240)), 3), np.uint8)
+            typefaces.typeset(canvas, rng, (255, 255, 255), float(rng.uniform(5, 16)), layout)
+            canvases.append(canvas)
+        assert np.array_equal(*canvases)
+        inked = (canvases[0].max(axis=2) > 0).mean()
+        assert 0.01 < inked < 0.95, (layout, seed, inked)
+    with pytest.raises(ValueError, match="paragraph, form or big"):
+        typefaces.typeset(canvas, rng, (255, 255, 255), 8.0, "poster")
+
+
+@pytest.mark.parametrize("face", typefaces.FACES)
+def test_every_face_has_cyrillic_glyphs(face: str) -> None:
+    """A face without the glyphs would print its 'missing' box for every Cyrillic letter."""
+    font = typefaces._font(face, 24)
+    missing = np.asarray(font.getmask("\u0378"))  # an unassigned code point: the notdef glyph
+    for letter in "жщЖЯ":
+        assert not np.array_equal(np.asarray(font.getmask(letter)), missing), (face, letter)
+
+
+def test_typeset_negatives_change_only_the_scenes_that_ask_for_them(repo: Path) -> None:
+    default = OmegaConf.load(repo / "params.yaml").synth
+    params = default.copy()
+    params.typeset_text = 1.0
+    assert render(params, 3) == render(params, 3)  # reproducible from (seed, index)
+    assert render(params, 3)[0] != render(default, 3)[0]  # (the default's own bytes: test above)
