@@ -10,16 +10,18 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from barseg.infer.predictor import Predictor
 from barseg.infer.runtimes import load_predictor
+from barseg.infer.torch_runtime import TorchPredictor
 from barseg.metrics.evaluation import HEADLINE, compare_reports, evaluate_source
 from barseg.metrics.sets import evaluation_sets
+from barseg.model.factory import build_model
 from barseg.params import load_section
 
 
 def evaluate_model(
-    model: Path, sources: list[dict[str, Any]], cfg: DictConfig, plots: Path | None, label: str
+    predictor: Predictor, sources: list[dict[str, Any]], cfg: DictConfig, plots: Path | None, label: str
 ) -> dict[str, Any]:
-    predictor = load_predictor(model, threshold=cfg.threshold)
     report = {}
     for source in sources:
         m = report[source["name"]] = evaluate_source(
@@ -43,9 +45,11 @@ def main() -> None:
     for message in skipped:
         print(f"evaluate: extra set {message}")
     sources += [{"decode": cfg.decode, **vars(extra)} for extra in extra_sets]
-    report = evaluate_model(args.model, sources, cfg, args.plots, "trained")
-    init_weights = load_section("model").init_weights
-    baseline = evaluate_model(Path(init_weights), sources, cfg, None, "init_weights") if init_weights else {}
+    model_cfg = load_section("model")
+    # Built as training built it (a state dict, checkpoint or release; checked before the long part).
+    start = TorchPredictor(build_model(model_cfg), cfg.threshold) if model_cfg.init_weights else None
+    report = evaluate_model(load_predictor(args.model, threshold=cfg.threshold), sources, cfg, args.plots, "trained")
+    baseline = evaluate_model(start, sources, cfg, None, "init_weights") if start else {}
     for row in compare_reports(report, baseline):
         flag = "  WORSE than init_weights" if row.worse else ""
         print(f"evaluate: {row.set_name} {row.key}: trained {row.model:.3f}, init_weights {row.baseline:.3f}{flag}")

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from benchmarks.ab import find_experiment
 from omegaconf import OmegaConf
 
@@ -219,8 +220,10 @@ def test_an_experiment_in_a_temporary_copy_still_evaluates_the_real_sets(tiny_re
 
 
 def test_fine_tuning_evaluates_the_init_weights_beside_the_result(tiny_repo: Path) -> None:
-    init = tiny_repo.parent / "init.ckpt"  # outside the repository, as a user's file may be
-    shutil.copyfile(tiny_repo / "models/model.ckpt", init)
+    # A plain state dict outside the repository, as a user's file may be.
+    init = tiny_repo.parent / "init.pth"
+    checkpoint = torch.load(tiny_repo / "models/model.ckpt", map_location="cpu", weights_only=True)
+    torch.save({k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()}, init)
     dvc = str(BIN / "dvc")
     out = run([dvc, "exp", "run", "--temp", "-n", "finetune", "-S", f"model.init_weights={init}"], tiny_repo)
     assert "Running stage 'train'" in out and "evaluate: init_weights: test:" in out, out

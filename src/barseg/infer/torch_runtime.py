@@ -89,10 +89,13 @@ class DetectorCore(nn.Module):
 
 
 class TorchPredictor(Predictor):
-    def __init__(self, checkpoint: Path, threshold: float = 0.5, device: str = "cpu") -> None:
+    """``model``: a train-stage checkpoint or released weights, or a network already built
+    (e.g. ``build_model`` with ``init_weights``: what a fine-tuning run starts from)."""
+
+    def __init__(self, model: Path | MaskRCNN, threshold: float = 0.5, device: str = "cpu") -> None:
         super().__init__(threshold)
         self.device = torch.device(device)
-        model = load_checkpoint_model(checkpoint)
+        model = model.eval() if isinstance(model, MaskRCNN) else load_checkpoint_model(model)
         self.spec = input_spec(model)
         self.core = DetectorCore(model).to(self.device).eval()
 

@@ -228,8 +228,12 @@ def evaluate_set(
 
 # Figures that count unlabelled codes as false alarms (left out of recall-only sets).
 PRECISION_BASED = ("precision", "f1", "segm_AP", "bbox_AP")
-# The figures a person reads first (stage logs, side-by-side reports); all but time: higher is better.
+# The figures a person reads first (stage logs, side-by-side reports): higher is better but for time.
 HEADLINE = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate", "decode_rate", "ms_per_image_p50")
+LOWER_IS_BETTER = frozenset({"ms_per_image_p50"})
+# What counts as worse in a side-by-side report: a rate below by more than its rounding, a
+# time above by more than run-to-run jitter.
+WORSE_BY = {"rate": 0.005, "time": 0.10}
 
 
 def has_texts(records: list[ImageRecord]) -> bool:
@@ -288,8 +292,9 @@ class Comparison:
 
     @property
     def worse(self) -> bool:
-        """Below the baseline (above it, for a time)."""
-        return self.model > self.baseline if self.key.startswith("ms_") else self.model < self.baseline
+        if self.key in LOWER_IS_BETTER:
+            return self.model > self.baseline * (1 + WORSE_BY["time"])
+        return self.model < self.baseline - WORSE_BY["rate"]
 
 
 def compare_reports(model: dict[str, Any], baseline: dict[str, Any]) -> list[Comparison]:

@@ -171,33 +171,35 @@ def _label_decoration(
         textures.text_lines(image, rng, (2 * k, k, w - 2 * k, top - 2 * k), style.ink, rng.uniform(3, 8) * k)
 
 
-def draw_negative(rng: np.random.Generator, size: tuple[int, int], line_px: float, typeset: float = 0.0) -> Panel:
+# Negative kinds whose text a real typeface can set: kind -> layout.
+TYPESET_LAYOUTS = {0: "paragraph", 1: "form", 3: "paragraph", 4: "big"}
+
+
+def draw_negative(rng: np.random.Generator, size: tuple[int, int], line_px: float, typeset_share: float = 0.0) -> Panel:
     """A panel with no code on it that a detector may mistake for one: on its own piece of
     paper, or (lettering and pictograms, half the time) printed straight on the surface.
-    ``typeset``: the chance that its text is set in a real typeface rather than a stroke font."""
+    ``typeset_share``: the chance its text is set in a real typeface rather than a stroke font."""
     w, h = size
     paper = textures.random_colour(rng, 200, 255) if rng.random() < 0.6 else textures.random_colour(rng)
     ink = textures.random_colour(rng, 0, 80) if sum(paper) > 380 else textures.random_colour(rng, 170, 255)
     image = np.empty((h, w, 3), np.uint8)
     image[:] = paper
-    kind = rng.integers(0, 6)
+    kind = int(rng.integers(0, 6))
     # Drawn only when asked for, so scenes without typeset text stay byte-identical.
-    printed = typeset > 0 and kind not in (2, 5) and rng.random() < typeset
+    in_typeface = typeset_share > 0 and kind in TYPESET_LAYOUTS and rng.random() < typeset_share
     margin = int(line_px)
+    text_box = {0: (margin, 0, w - margin, h - 2), 3: (0, h // 2, w, h - 2)}.get(kind, (0, 0, w, h))
     if kind == 3:
         textures.shapes(image, rng, int(rng.integers(2, 6)))
-    if printed:
-        layout = "form" if kind == 1 else "big" if kind == 4 else "paragraph"
-        region = image[:, margin : w - margin] if kind == 0 else image[h // 2 :] if kind == 3 else image
-        typefaces.typeset(region, rng, ink, line_px, layout)
-    elif kind == 0:
-        textures.text_lines(image, rng, (margin, 0, w - margin, h - 2), ink, line_px)
+    if in_typeface:
+        x0, y0, x1, y1 = text_box
+        typefaces.typeset(image[y0:y1, x0:x1], rng, ink, line_px, TYPESET_LAYOUTS[kind])
+    elif kind in (0, 3):
+        textures.text_lines(image, rng, text_box, ink, line_px)
     elif kind == 1:
         textures.table(image, rng, ink, line_px)
     elif kind == 2:
         textures.stripes(image, rng, ink)
-    elif kind == 3:
-        textures.text_lines(image, rng, (0, h // 2, w, h - 2), ink, line_px)
     elif kind == 4:
         textures.big_text(image, rng, ink)
     else:

@@ -136,7 +136,9 @@ class SceneBuilder:
     def _place_negative(self) -> None:
         rng = self.rng
         size = (int(rng.uniform(0.1, 0.6) * self.w), int(rng.uniform(0.05, 0.4) * self.h))
-        pan = panel.draw_negative(rng, (max(size[0], 8), max(size[1], 8)), rng.uniform(5, 16), self.p.typeset_text)
+        pan = panel.draw_negative(
+            rng, (max(size[0], 8), max(size[1], 8)), rng.uniform(5, 16), float(self.p.typeset_text)
+        )
         self._place(pan, 1.0)
 
     # -------------------------------------------------------------- placement

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import string
 from functools import lru_cache
-from importlib.resources import files
+from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +28,23 @@ CYRILLIC = "абвгдеёжзийклмнопрстуфхцчшщъыьэюя"
 FIELD_NAMES = ("NAME", "FROM", "TO", "DATE", "GATE", "SEAT", "FLIGHT", "QTY", "LOT", "EXP", "REF", "TEL", "NO")
 
 
+@lru_cache(maxsize=1)
 def font_folder() -> Path:
-    folder = Path(str(files("matplotlib"))) / "mpl-data" / "fonts" / "ttf"
+    """matplotlib's bundled fonts, found without importing matplotlib (workers stay light)."""
+    spec = find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("matplotlib is not installed: the typefaces come with it (make install)")
+    folder = Path(spec.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf"
     if missing := [face for face in FACES if not (folder / face).is_file()]:
         raise FileNotFoundError(f"{folder}: no {missing[0]}; the typefaces come with matplotlib (make install)")
     return folder
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=512)
 def _font(face: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(font_folder() / face), size)
+    # BASIC layout: with RAQM (used when the OS has libfribidi) glyphs land elsewhere, and the
+    # same seed would draw other pixels on another machine.
+    return ImageFont.truetype(str(font_folder() / face), size, layout_engine=ImageFont.Layout.BASIC)
 
 
 def _word(rng: np.random.Generator, alphabet: str) -> str:
@@ -104,7 +111,7 @@ def _draw_big(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: tuple[i
         probe = _font(face, 100)
         left, top, right, bottom = probe.getbbox(word)
         scale = min(0.95 * w / max(right - left, 1), 0.8 * h / lines / max(bottom - top, 1))
-        font = _font(face, max(4, int(100 * scale)))
+        font = _font(face, max(4, int(100 * scale) // 4 * 4))  # sizes in steps of 4: fewer fonts to cache
         left, top, right, bottom = font.getbbox(word)
         x = rng.integers(0, max(1, w - (right - left) + 1)) - left
         y = (i + 0.5) * h / lines - (top + bottom) / 2
@@ -115,6 +122,8 @@ def typeset(img: np.ndarray, rng: np.random.Generator, colour: tuple[int, int, i
     """Print text in ``colour`` over all of ``img`` (uint8 BGR, in place): ``kind`` is
     ``paragraph``, ``form`` or ``big``; ``line_px`` is the line height of the first two."""
     h, w = img.shape[:2]
+    if not h or not w:
+        return
     ink = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(ink)
     if kind == "paragraph":
