@@ -1,12 +1,15 @@
 """One trained model under inference-time variants, on the real sets of the registry.
 
     python benchmarks/inference.py [--model models/model.ckpt] [--sets dynamsoft_skewed_datamatrix ...] \
-        --variant base --variant nms=0.6 --variant nms=0.7,proposals=400 --variant shrink=linear
+        --variant base --variant nms=0.6 --variant nms=0.7,proposals=400 --variant shrink=linear --variant size=768
 
 A variant is comma-separated knobs of the PyTorch runtime: ``nms`` (the box head's NMS IoU),
 ``proposals`` (RPN proposals kept after NMS at test time; pre-NMS raised to it if lower), and
 ``shrink`` (``area``, the default, or ``linear``: how a photo larger than the network input is
-reduced — ``linear`` is what inference did before it matched training's area averaging).
+reduced — ``linear`` is what inference did before it matched training's area averaging), and
+``size`` (the network input's side in px instead of the model's ``min_size``/``max_size``: small
+codes keep more pixels in a larger input; the network is convolutional, trained at 512 with
+zoom augmentation).
 Nothing is retrained: a knob that wins is adopted in ``params.yaml`` with the next training
 run. Prints recall / precision / detection rate (score 0.5, one-to-one at mask IoU 0.5) and
 ms per image, per set and variant.
@@ -15,6 +18,7 @@ ms per image, per set and variant.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -51,8 +55,12 @@ def apply(predictor: TorchPredictor, variant: str) -> None:
             rpn._pre_nms_top_n["testing"] = max(rpn._pre_nms_top_n["testing"], int(value))  # never fewer in
         elif key == "shrink" and value in ("area", "linear"):
             network.resize = AREA_RESIZE if value == "area" else linear_resize  # type: ignore[attr-defined]
+        elif key == "size":
+            predictor.spec = dataclasses.replace(predictor.spec, min_size=int(value), max_size=int(value))
         else:
-            raise SystemExit(f"--variant {variant}: unknown knob {knob!r} (nms=, proposals=, shrink=area|linear)")
+            raise SystemExit(
+                f"--variant {variant}: unknown knob {knob!r} (nms=, proposals=, shrink=area|linear, size=)"
+            )
 
 
 def main() -> None:
