@@ -74,6 +74,7 @@ TINY_MODEL = {
     "box_head_width": 256,
     "mask_head_width": 64,
     "mask_head_depth": 2,
+    "init_weights": None,  # the tiny network has other shapes than the released weights
 }
 
 

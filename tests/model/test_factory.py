@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 from torchvision.ops.misc import FrozenBatchNorm2d
 
 from barseg.model.factory import build_model
@@ -73,6 +74,23 @@ def test_init_weights_loads_a_users_file_and_reports_mismatches(
     assert torch.equal(loaded.backbone.fpn.inner_blocks[0][0].weight, source.backbone.fpn.inner_blocks[0][0].weight)
     with pytest.raises(FileNotFoundError, match=r"model\.init_weights"):
         build_model(tiny_model(init_weights=str(tmp_path / "absent.pt")))
+
+
+def test_init_weights_of_another_architecture_name_the_params_they_were_trained_with(tmp_path: Path) -> None:
+    path = tmp_path / "model.ckpt"
+    trained_with = OmegaConf.to_container(tiny_model(fpn_channels=32))
+    torch.save(
+        {
+            "state_dict": build_model(tiny_model(fpn_channels=32)).state_dict(),
+            "hyper_parameters": {"model_cfg": trained_with},
+        },
+        path,
+    )
+    with pytest.raises(ValueError, match=r"tensors of other shapes .* model\.fpn_channels=32 \(here 64\)"):
+        build_model(tiny_model(init_weights=str(path)))
+    torch.save(build_model(tiny_model(fpn_channels=32)).state_dict(), path)  # a bare state dict: shapes only
+    with pytest.raises(ValueError, match=r"tensors of other shapes than this model \(e\.g\. backbone\.fpn"):
+        build_model(tiny_model(init_weights=str(path)))
 
 
 def test_anchor_levels_need_the_same_number_of_sizes() -> None:

@@ -1,6 +1,6 @@
 """Build torchvision's Mask R-CNN for one class (barcode) from the ``model`` params section.
 
-Everything is randomly initialised and trains from scratch; nothing is downloaded. Backbones
+Everything is randomly initialised unless ``init_weights`` names a file; nothing is downloaded. Backbones
 use a real norm layer: torchvision's backbone helpers default to FrozenBatchNorm2d even
 without weights, whose identity statistics make from-scratch activations collapse (every
 score ~0.5). An optional ``init_weights`` file is loaded with ``weights_only=True``.
@@ -99,20 +99,40 @@ def build_model(cfg: Any) -> MaskRCNN:
         mask_predictor=MaskRCNNPredictor(mask_layers[-1], cfg.mask_head_width, NUM_CLASSES),
     )
     if cfg.get("init_weights"):
-        load_weights(model, Path(cfg.init_weights))
+        load_weights(model, Path(cfg.init_weights), cfg)
     return model
 
 
-def load_weights(model: nn.Module, path: Path) -> None:
+# Params that change no tensor's shape: they may differ from those the init_weights were trained with.
+SHAPELESS_PARAMS = ("init_weights",)
+
+
+def load_weights(model: nn.Module, path: Path, cfg: Any = None) -> None:
     """Load a user's state dict (or a Lightning checkpoint's, or released weights, whose SHA-256
-    is checked first) and report what did not match."""
+    is checked first) and report what did not match. Tensors of another shape are an error that
+    names the model params they were trained with, where the file records them."""
     if not path.is_file():
         raise FileNotFoundError(f"model.init_weights: {path} does not exist")
     if is_released(path):
         verified(path)
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:  # a Lightning checkpoint
+    trained_with: dict[str, Any] = {}
+    if isinstance(state, dict) and "state_dict" in state:  # a Lightning checkpoint or a release
+        trained_with = state.get("hyper_parameters", {}).get("model_cfg") or {}
         state = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}
+    own = model.state_dict()
+    reshaped = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+    if reshaped:
+        differ = [
+            f"model.{k}={trained_with[k]} (here {cfg[k]})"
+            for k in trained_with
+            if cfg is not None and k in cfg and k not in SHAPELESS_PARAMS and trained_with[k] != cfg[k]
+        ]
+        raise ValueError(
+            f"model.init_weights: {path} holds {len(reshaped)} tensors of other shapes than this model "
+            f"(e.g. {reshaped[0]}){'; it was trained with ' + ', '.join(differ) if differ else ''}: "
+            "use the same model params, or model.init_weights: null to train these from scratch"
+        )
     result = model.load_state_dict(state, strict=False)
     if result.missing_keys:
         print(
