@@ -225,7 +225,10 @@ def test_fine_tuning_evaluates_the_init_weights_beside_the_result(tiny_repo: Pat
     checkpoint = torch.load(tiny_repo / "models/model.ckpt", map_location="cpu", weights_only=True)
     torch.save({k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()}, init)
     dvc = str(BIN / "dvc")
-    out = run([dvc, "exp", "run", "--temp", "-n", "finetune", "-S", f"model.init_weights={init}"], tiny_repo)
+    # Up to evaluate: export's parity on a model this untrained is the DAG test's business, not this one's.
+    out = run(
+        [dvc, "exp", "run", "--temp", "-n", "finetune", "-S", f"model.init_weights={init}", "evaluate"], tiny_repo
+    )
     assert "Running stage 'train'" in out and "evaluate: init_weights: test:" in out, out
     assert "evaluate: test recall@0.5: trained" in out, out
     shown = json.loads(run([dvc, "exp", "show", "--json"], tiny_repo, stdout_only=True))
