@@ -79,6 +79,9 @@ TINY_MODEL = {
 
 
 TINY_MAX_STEPS = 300
+# Parity of the tiny model in fp16 against fp32: fp16 rounding moves its unsure boxes (score
+# ~0.2) by more than 5%, so compare the sure ones.
+FP16_TOLERANCE = {"score": 0.3, "box_iou": 0.95, "delta": 0.02, "mask_iou": 0.9}
 
 
 def tiny_model(**overrides: Any) -> DictConfig:

@@ -7,14 +7,15 @@ import json
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 import torch
 
 from barseg.cli import main
+from barseg.export.onnx import check_parity
 from barseg.infer.torch_runtime import TorchPredictor
 from barseg.model.release import write_release
 from barseg.weights import WEIGHTS_DIR_ENV, released_weights, sha256
+from tests.conftest import FP16_TOLERANCE
 
 
 @pytest.fixture()
@@ -33,10 +34,10 @@ def test_a_release_is_fp16_listed_and_detects_as_its_checkpoint(
     assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
     assert released.stat().st_size < 0.6 * tiny_checkpoint.stat().st_size
     assert released_weights(folder=released.parent) == released
-    full, half = TorchPredictor(tiny_checkpoint), TorchPredictor(released)
-    for _, image in tiny_images[:3]:
-        (a,), (b,) = full.raw([full.prepare(image)], 0.01), half.raw([half.prepare(image)], 0.01)
-        assert len(a.scores) == len(b.scores) and np.allclose(a.scores, b.scores, atol=0.01)
+    # fp16 moves the tiny model's unsure boxes: compare the sure ones, as the fp16 graph test does.
+    report = check_parity(TorchPredictor(tiny_checkpoint), TorchPredictor(released), tiny_images, **FP16_TOLERANCE)
+    assert report.passed, report.failures
+    assert report.matched == report.reference_detections > 0
 
 
 def test_a_damaged_release_is_refused_everywhere(released: Path, tmp_path: Path, monkeypatch, capsys) -> None:
