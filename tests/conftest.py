@@ -3,6 +3,7 @@ trained checkpoint."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,9 @@ TINY_MODEL = {
 
 
 TINY_MAX_STEPS = 300
+# Parity of the tiny model between runtimes, from score 0.1: below it its clutter of overlapping
+# boxes sits at NMS's IoU boundary, where rounding legitimately flips which of two survives.
+PARITY_TOLERANCE = {"score": 0.1, "box_iou": 0.99, "delta": 1e-3, "mask_iou": 0.98}
 # Parity of the tiny model in fp16 against fp32: fp16 rounding moves its unsure boxes (score
 # ~0.2) by more than 5%, so compare the sure ones.
 FP16_TOLERANCE = {"score": 0.3, "box_iou": 0.95, "delta": 0.02, "mask_iou": 0.9}
@@ -122,7 +126,7 @@ def tiny_checkpoint(
     data = torch.utils.data.DataLoader(BarcodeDataset(records, 256), batch_size=2, collate_fn=collate, shuffle=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     pixels = [torch.from_numpy(image).permute(2, 0, 1).float() / 255 for _, image in tiny_images]
-    batches = (batch for _ in iter(int, 1) for batch in data)  # endless, reshuffled every pass
+    batches = itertools.chain.from_iterable(itertools.repeat(data))  # endless, reshuffled every pass
     for step in range(TINY_MAX_STEPS + 1):
         if step >= 40 and step % 20 == 0:
             model.eval()
@@ -131,7 +135,9 @@ def tiny_checkpoint(
             if len(np.unique(scores.round(4))) >= 15 and (scores >= 0.5).sum() >= 3:
                 break
         if step == TINY_MAX_STEPS:
-            raise RuntimeError(f"the tiny model detects nothing after {TINY_MAX_STEPS} steps: {np.sort(scores)[-5:]}")
+            raise RuntimeError(
+                f"the tiny model still scores too low after {TINY_MAX_STEPS} steps: {np.sort(scores)[-5:]}"
+            )
         model.train()
         images, targets = next(batches)
         loss = sum(model(images, targets).values())

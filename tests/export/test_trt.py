@@ -32,10 +32,7 @@ from barseg.export.trt import (
 from barseg.infer.onnx_runtime import OnnxPredictor
 from barseg.infer.trt_runtime import TrtPredictor, engine_meta_path
 from tests.conftest import FP16_TOLERANCE, params_section
-
-# From 0.1: below it the tiny model's clutter of overlapping boxes sits at NMS's IoU boundary,
-# where rounding legitimately flips which of two survives.
-TOLERANCE = {"score": 0.1, "box_iou": 0.99, "delta": 1e-3, "mask_iou": 0.98}
+from tests.conftest import PARITY_TOLERANCE as TOLERANCE
 
 
 def with_wide(images: list[tuple[str, np.ndarray]]) -> list[tuple[str, np.ndarray]]:

@@ -1,6 +1,6 @@
 """Build torchvision's Mask R-CNN for one class (barcode) from the ``model`` params section.
 
-Everything is randomly initialised unless ``init_weights`` names a file; nothing is downloaded. Backbones
+Everything is randomly initialised and trains from scratch; nothing is downloaded. Backbones
 use a real norm layer: torchvision's backbone helpers default to FrozenBatchNorm2d even
 without weights, whose identity statistics make from-scratch activations collapse (every
 score ~0.5). An optional ``init_weights`` file is loaded with ``weights_only=True``.
@@ -103,11 +103,7 @@ def build_model(cfg: Any) -> MaskRCNN:
     return model
 
 
-# Params that change no tensor's shape: they may differ from those the init_weights were trained with.
-SHAPELESS_PARAMS = ("init_weights",)
-
-
-def load_weights(model: nn.Module, path: Path, cfg: Any = None) -> None:
+def load_weights(model: nn.Module, path: Path, cfg: Any) -> None:
     """Load a user's state dict (or a Lightning checkpoint's, or released weights, whose SHA-256
     is checked first) and report what did not match. Tensors of another shape are an error that
     names the model params they were trained with, where the file records them."""
@@ -126,7 +122,7 @@ def load_weights(model: nn.Module, path: Path, cfg: Any = None) -> None:
         differ = [
             f"model.{k}={trained_with[k]} (here {cfg[k]})"
             for k in trained_with
-            if cfg is not None and k in cfg and k not in SHAPELESS_PARAMS and trained_with[k] != cfg[k]
+            if k in cfg and k != "init_weights" and trained_with[k] != cfg[k]
         ]
         raise ValueError(
             f"model.init_weights: {path} holds {len(reshaped)} tensors of other shapes than this model "
