@@ -53,6 +53,21 @@ def test_evaluate_scores_decode_rate_from_a_decode_truth_file(tiny_onnx: Path, t
     assert metrics["decode_rate"] == 0.0 and metrics["decode_images"] == 2 and metrics["decode_instances"] == 1
 
 
+def test_evaluate_recall_only_leaves_out_what_counts_false_alarms(
+    tiny_onnx: Path, tiny_processed: Path, tmp_path: Path
+) -> None:
+    coco = tiny_processed / "val.json"
+    main(
+        ["evaluate", "--model", str(tiny_onnx), "--coco", str(coco), "--no-decode", "--out", str(tmp_path / "all.json")]
+    )
+    argv = ["evaluate", "--model", str(tiny_onnx), "--coco", str(coco), "--no-decode", "--recall-only"]
+    main([*argv, "--out", str(tmp_path / "recall.json")])
+    full, partial = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("all", "recall"))
+    assert "precision@0.5" in full and "segm_AP50" in full
+    assert set(partial) == {k for k in full if not k.startswith(("precision", "f1", "segm_AP", "bbox_AP"))}
+    assert partial["recall@0.5"] == full["recall@0.5"] and partial["detection_rate"] == full["detection_rate"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

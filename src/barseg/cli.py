@@ -89,6 +89,7 @@ def evaluate(args: argparse.Namespace) -> None:
         args.plots,
         decode=args.decode,
         images=args.images,
+        recall_only=args.recall_only,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(metrics, indent=2) + "\n")
@@ -119,6 +120,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--decode-truth", type=Path, help="decode_truth.json: decode_rate over its images")
     e.add_argument("--decode", action=argparse.BooleanOptionalAction, default=True, help="score decode_rate")
     e.add_argument("--images", type=Path, help="image folder (default: images/ beside the JSON, else its folder)")
+    e.add_argument(
+        "--recall-only",
+        action="store_true",
+        help="only some codes are labelled (e.g. only the QR codes): leave out figures that count false alarms",
+    )
     e.add_argument("--out", type=Path, required=True, help="metrics JSON")
     e.add_argument("--plots", type=Path, help="folder for the PR curve and worst-case overlays")
     e.set_defaults(func=evaluate)
