@@ -1,7 +1,7 @@
 """Accuracy against training time: evaluate every checkpoint the train stage kept.
 
     python benchmarks/curve.py [--checkpoints models/checkpoints] [--final models/model.ckpt] [--test-images 100]
-                               [--weights served|live]
+                               [--weights served|live] [--every STEPS]
 
 For each ``stepNNNNNN.ckpt`` and the final ``models/model.ckpt``: minutes of training to reach
 it (``--seconds-per-step``, as the train stage's progress bar reported it), then
@@ -57,6 +57,9 @@ def main() -> None:
     parser.add_argument(
         "--weights", choices=("served", "live"), default="served", help="live: an EMA run's raw weights"
     )
+    parser.add_argument(
+        "--every", type=int, default=0, help="only the snapshots at multiples of this many steps (and the final model)"
+    )
     parser.add_argument("--out", type=Path, default=Path("metrics/curve.json"))
     args = parser.parse_args()
     cfg = load_section("evaluate")
@@ -71,6 +74,8 @@ def main() -> None:
     if args.weights == "served" and args.final.is_file():  # the final model holds the average only
         checkpoints.append(args.final)
     by_step = {trained_steps(c): c for c in checkpoints}  # the final model may equal the last step checkpoint
+    if args.every:  # a long run keeps a snapshot every few minutes: evaluating all of them takes hours
+        by_step = {s: c for s, c in by_step.items() if s % args.every == 0 or c == args.final}
     rows = []
     with tempfile.TemporaryDirectory(prefix="barseg-curve-") as scratch:
         for step, checkpoint in sorted(by_step.items()):
