@@ -29,3 +29,12 @@ def test_train_reruns_for_every_param_that_changes_what_it_learns() -> None:
     declared = {p.removeprefix("train.") for p in STAGES["train"]["params"] if p.startswith("train.")}
     keys = set(yaml.safe_load((REPO / "params.yaml").read_text())["train"])
     assert declared == keys - set(NOT_IN_RESULT), "dvc.yaml's train params and training.NOT_IN_RESULT disagree"
+
+
+def test_training_and_evaluation_rerun_when_the_released_weights_they_start_from_change() -> None:
+    """``model.init_weights`` is a path param: DVC sees a new file under the same name only
+    through ``weights/weights.json``, which records every release's SHA-256."""
+    init = yaml.safe_load((REPO / "params.yaml").read_text())["model"]["init_weights"]
+    assert init is None or (REPO / init).parent == REPO / "weights", "the default starts from a release"
+    for stage in ("train", "evaluate"):
+        assert "weights/weights.json" in STAGES[stage]["deps"], stage
