@@ -14,7 +14,7 @@ from barseg.infer.predictor import Predictor
 from barseg.infer.runtimes import load_predictor
 from barseg.infer.torch_runtime import TorchPredictor
 from barseg.metrics.evaluation import HEADLINE, compare_reports, evaluate_source
-from barseg.metrics.sets import evaluation_sets
+from barseg.metrics.sets import evaluation_sets, photos_trained_on, training_digests
 from barseg.model.factory import build_model
 from barseg.params import load_section
 
@@ -35,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--test", type=Path, required=True, help="COCO test split")
+    parser.add_argument("--train", type=Path, required=True, help="COCO training split: extra sets must not be in it")
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON, one entry per set")
     parser.add_argument("--init-out", type=Path, required=True, help="the same for model.init_weights ({} if none)")
     parser.add_argument("--plots", type=Path, required=True, help="PR curves and worst-case overlays")
@@ -49,6 +50,12 @@ def main() -> None:
     # Built as training built it (a state dict, checkpoint or release; checked before the long part).
     start = TorchPredictor(build_model(model_cfg), cfg.threshold) if model_cfg.init_weights else None
     report = evaluate_model(load_predictor(args.model, threshold=cfg.threshold), sources, cfg, args.plots, "trained")
+    trained_on = training_digests(args.train)
+    for extra in extra_sets:
+        shared, total = photos_trained_on(extra, trained_on)
+        if shared:  # e.g. a real set also listed in data.sources: kept, but marked
+            report[extra.name]["photos_in_training"] = shared
+            print(f"evaluate: {extra.name}: {shared} of its {total} photos are training photos: not a measurement")
     baseline = evaluate_model(start, sources, cfg, None, "init_weights") if start else {}
     for row in compare_reports(report, baseline):
         flag = "  WORSE than init_weights" if row.worse else ""

@@ -8,11 +8,16 @@ experiment (``dvc exp run --queue``) runs in a temporary copy under ``.dvc/tmp``
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from barseg.data.formats import load_records
+from barseg.data.validate import image_digest
+from barseg.metrics.decoding import load_decode_truth
 
 
 @dataclass(frozen=True)
@@ -42,3 +47,18 @@ def evaluation_sets(entries: Iterable[Mapping[str, Any]], root: Path | None = No
             continue
         found.append(EvalSet(str(entry["name"]), recall_only=bool(entry.get("recall_only", False)), **paths))
     return found, skipped
+
+
+def training_digests(train_coco: Path) -> set[str]:
+    """Content hashes of a training split's photos: ``preprocess`` names each file by the SHA-1
+    of the original's bytes, whatever it then did to the pixels."""
+    return {Path(image["file_name"]).stem for image in json.loads(train_coco.read_text())["images"]}
+
+
+def photos_trained_on(eval_set: EvalSet, trained_on: set[str]) -> tuple[int, int]:
+    """How many of a set's photos are training photos (by content, whatever their names), of how
+    many: a set a model was fine-tuned on measures fitting, not what users will get."""
+    paths = {r.path for r in load_records(eval_set.coco)} if eval_set.coco else set()
+    if eval_set.decode_truth:
+        paths |= set(load_decode_truth(eval_set.decode_truth))
+    return sum(image_digest(path) in trained_on for path in paths), len(paths)
