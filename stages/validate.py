@@ -29,7 +29,11 @@ def main() -> None:
     parser.add_argument("--problems", type=Path, required=True, help="every problem and the excluded files")
     args = parser.parse_args()
     strict = bool(load_section("validate").strict)
-    report = validate_sources(sources_from_params(load_section("data").sources))
+    try:
+        sources = sources_from_params(load_section("data").sources)
+    except ValueError as exc:  # a params.yaml mistake: name it, no traceback
+        sys.exit(f"validate: {exc}")
+    report = validate_sources(sources)
     for name, why in report.skipped.items():
         print(f"validate: source '{name}' skipped: {why}")
     args.metrics.parent.mkdir(parents=True, exist_ok=True)

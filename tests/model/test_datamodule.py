@@ -54,3 +54,43 @@ def test_every_epoch_draws_new_augmentations_reproducibly(tiny_processed: Path, 
             f"epoch {later} repeats {len(repeated)} images of epoch {earlier}"
         )
     assert _augmented_images_per_epoch(tiny_processed, workers) == seen  # the same from the same seed
+
+
+def test_a_source_repeated_n_times_is_seen_n_times_per_pass(tmp_path: Path) -> None:
+    """A few own photos among thousands of synthetic scenes would barely be seen in a short
+    fine-tuning run: ``data.sources[].repeat`` shows each of them ``repeat`` times per pass."""
+    import cv2
+    import numpy as np
+
+    from barseg.data.formats import ImageRecord, Instance, write_coco
+    from barseg.data.split import SplitFractions, process
+    from barseg.data.validate import sources_from_params
+
+    rng = np.random.default_rng(0)
+    square = Instance(polygons=[np.array([[5.0, 5.0], [30.0, 5.0], [30.0, 30.0], [5.0, 30.0]])])
+    for name in ("own", "synthetic"):
+        (tmp_path / name).mkdir()
+        path = tmp_path / name / "photo.png"
+        cv2.imwrite(str(path), rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
+        write_coco([ImageRecord(path, 60, 40, [square])], tmp_path / name / "annotations.json", tmp_path / name)
+    entries = [
+        {"name": "synthetic", "path": str(tmp_path / "synthetic")},
+        {"name": "own", "path": str(tmp_path / "own"), "repeat": 3},
+    ]
+    process(sources_from_params(entries), set(), tmp_path / "processed", SplitFractions(1, 0, 0), None, 92)
+    data = BarcodeDataModule(
+        tmp_path / "processed/train.json", tmp_path / "processed/val.json", params_section("train"), 64
+    )
+    data.setup()
+    sources = [record.extra["barseg"]["source"] for record in data.train_set.records]
+    assert sorted(sources) == ["own", "own", "own", "synthetic"]
+
+
+@pytest.mark.parametrize("repeat", [0, 1.5, "3", True])
+def test_a_repeat_that_is_not_a_whole_number_names_its_source(repeat: object) -> None:
+    from barseg.data.validate import sources_from_params
+
+    with pytest.raises(ValueError, match=r"data\.sources\[1\] \(own\): repeat must be a whole number"):
+        sources_from_params(
+            [{"name": "synthetic", "path": "data/synthetic"}, {"name": "own", "path": "x", "repeat": repeat}]
+        )

@@ -51,6 +51,12 @@ def to_tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
 
 
+def repeated(records: list[ImageRecord]) -> list[ImageRecord]:
+    """Each record as many times as its source's ``repeat`` (recorded by ``preprocess``): every
+    copy is its own item, so each draws its own augmentation in a pass."""
+    return [r for r in records for _ in range(int(r.extra.get("barseg", {}).get("repeat", 1)))]
+
+
 class BarcodeDataset(Dataset[tuple[torch.Tensor, Target]]):
     """Images and masks of one split; ``augment_params`` (``train.augment``) for training.
 

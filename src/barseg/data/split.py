@@ -47,8 +47,8 @@ def split_of(digest: str, fractions: SplitFractions) -> str:
     return "test"
 
 
-def valid_records(sources: Iterable[Source], excluded: set[str]) -> Iterable[tuple[str, ImageRecord]]:
-    """``(source name, record)`` for every item not excluded by validation.
+def valid_records(sources: Iterable[Source], excluded: set[str]) -> Iterable[tuple[Source, ImageRecord]]:
+    """``(source, record)`` for every item not excluded by validation.
 
     Raises if an unreadable item was not excluded: that means ``validate`` did not run on
     this data, and dropping it here would be silent.
@@ -61,7 +61,7 @@ def valid_records(sources: Iterable[Source], excluded: set[str]) -> Iterable[tup
                 continue
             if result.record is None:
                 raise ValueError(f"{result.error}: not in validate's exclusion list; run the validate stage first")
-            yield source.name, result.record
+            yield source, result.record
 
 
 def rescale(record: ImageRecord, factor: float, width: int, height: int) -> ImageRecord:
@@ -102,7 +102,7 @@ def process(
     images_dir = out_dir / "images"
     images_dir.mkdir(parents=True, exist_ok=True)
     by_split: dict[str, list[tuple[str, ImageRecord]]] = {s: [] for s in SPLITS}
-    for source_name, record in valid_records(sources, excluded):
+    for source, record in valid_records(sources, excluded):
         digest = image_digest(record.path)
         suffix = record.path.suffix.lower()
         factor = min(1.0, max_side / max(record.width, record.height)) if max_side else 1.0
@@ -116,7 +116,9 @@ def process(
             target = images_dir / f"{digest}{suffix}"
             shutil.copyfile(record.path, target)
             out = record
-        original = {"source": source_name, "original_file": str(record.path), "sha1": digest}
+        original = {"source": source.name, "original_file": str(record.path), "sha1": digest}
+        if source.repeat > 1:  # read by training only (barseg.data.dataset.repeated)
+            original["repeat"] = source.repeat
         out = _canonical(replace(out, path=target, extra={**record.extra, "barseg": original}))
         by_split[split_of(digest, fractions)].append((digest, out))
     counts = {}

@@ -46,11 +46,18 @@ class Source:
     name: str
     path: Path
     optional: bool = False
+    repeat: int = 1  # times each training photo is seen per pass: a few own photos among thousands of synthetic ones
 
 
 def sources_from_params(entries: Iterable[Any]) -> list[Source]:
-    """``data.sources`` entries (``{name, path, optional}``) as Source objects."""
-    return [Source(str(e["name"]), Path(str(e["path"])), bool(e.get("optional", False))) for e in entries]
+    """``data.sources`` entries (``{name, path, optional, repeat}``) as Source objects."""
+    sources = []
+    for i, e in enumerate(entries):
+        repeat = e.get("repeat", 1)
+        if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
+            raise ValueError(f"data.sources[{i}] ({e.get('name')}): repeat must be a whole number >= 1, got {repeat!r}")
+        sources.append(Source(str(e["name"]), Path(str(e["path"])), bool(e.get("optional", False)), repeat))
+    return sources
 
 
 @dataclass

@@ -8,7 +8,7 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from barseg.data.dataset import BarcodeDataset, EpochSampler, collate
+from barseg.data.dataset import BarcodeDataset, EpochSampler, collate, repeated
 from barseg.data.formats import load_records
 
 
@@ -21,7 +21,7 @@ class BarcodeDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str | None = None) -> None:
         cfg = self.cfg
-        train = load_records(self.train_json)
+        train = repeated(load_records(self.train_json))
         if not train:
             raise ValueError(f"{self.train_json}: the training split is empty")
         # A fixed, evenly spread subset keeps validation cheap and comparable across runs.
