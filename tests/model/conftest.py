@@ -19,6 +19,7 @@ def tiny_params(**train: Any) -> dict[str, Any]:
         {
             "max_steps": 6,
             "max_minutes": None,
+            "anneal_by": "steps",  # no time budget to anneal over
             "warmup_steps": 2,
             "val_every": 3,
             "val_images": 2,

@@ -35,3 +35,14 @@ def test_a_spent_time_budget_anneals_whatever_the_step() -> None:
 def test_an_unknown_schedule_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"train\.schedule"):
         lr_schedule("linear", warmup=0, total=10, milestones=[])(5)
+
+
+def test_annealing_by_time_without_a_time_budget_is_a_clear_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The default anneals by time; a run by steps (``max_minutes: null``, the GPU preset) must
+    say so (``anneal_by: steps``) and is told before anything loads."""
+    from barseg.model.training import fit
+    from tests.conftest import params_section, tiny_model
+
+    assert params_section("train").anneal_by == "time"
+    with pytest.raises(ValueError, match=r"train\.anneal_by: time needs train\.max_minutes"):
+        fit(tiny_model(), params_section("train", max_minutes=None), *(tmp_path / n for n in "abcde"))
