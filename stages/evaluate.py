@@ -49,13 +49,13 @@ def main() -> None:
     model_cfg = load_section("model")
     # Built as training built it (a state dict, checkpoint or release; checked before the long part).
     start = TorchPredictor(build_model(model_cfg), cfg.threshold) if model_cfg.init_weights else None
-    report = evaluate_model(load_predictor(args.model, threshold=cfg.threshold), sources, cfg, args.plots, "trained")
     trained_on = training_digests(args.train)
-    for extra in extra_sets:
-        shared, total = photos_trained_on(extra, trained_on)
+    in_training = {extra.name: photos_trained_on(extra, trained_on) for extra in extra_sets}
+    report = evaluate_model(load_predictor(args.model, threshold=cfg.threshold), sources, cfg, args.plots, "trained")
+    for name, (shared, total) in in_training.items():
         if shared:  # e.g. a real set also listed in data.sources: kept, but marked
-            report[extra.name]["photos_in_training"] = shared
-            print(f"evaluate: {extra.name}: {shared} of its {total} photos are training photos: not a measurement")
+            report[name]["photos_in_training"] = shared
+            print(f"evaluate: {name}: {shared} of its {total} photos are training photos: not a measurement")
     baseline = evaluate_model(start, sources, cfg, None, "init_weights") if start else {}
     for row in compare_reports(report, baseline):
         flag = "  WORSE than init_weights" if row.worse else ""

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,9 @@ def test_a_set_whose_photos_are_in_the_training_split_is_found_by_content(tmp_pa
     trained_on = training_digests(tmp_path / "processed/train.json")
     assert photos_trained_on(EvalSet("real", coco=tmp_path / "real.json"), trained_on) == (1, 2)
     assert photos_trained_on(EvalSet("real", coco=tmp_path / "real.json"), set()) == (0, 2)
+    texts = {"images": {"seen.png": [{"text": "123"}], "unseen.png": [], "elsewhere/seen.png": []}}
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere/seen.png").write_bytes((tmp_path / "seen.png").read_bytes())
+    (tmp_path / "decode_truth.json").write_text(json.dumps(texts))
+    reading = EvalSet("reading", decode_truth=tmp_path / "decode_truth.json")
+    assert photos_trained_on(reading, trained_on) == (2, 3)  # a decode-only set, two copies of the photo

@@ -84,6 +84,9 @@ def test_a_source_repeated_n_times_is_seen_n_times_per_pass(tmp_path: Path) -> N
     data.setup()
     sources = [record.extra["barseg"]["source"] for record in data.train_set.records]
     assert sorted(sources) == ["own", "own", "own", "synthetic"]
+    copies = [i for i, source in enumerate(sources) if source == "own"]
+    (first, _), (second, _) = data.train_set[(0, copies[0])], data.train_set[(0, copies[1])]
+    assert not torch.equal(first, second), "each copy draws its own augmentation"
 
 
 @pytest.mark.parametrize("repeat", [0, 1.5, "3", True])
