@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
+from barseg.data.formats import ImageRecord, Instance, write_coco
 from barseg.data.split import SplitFractions, process
 from barseg.data.synth import generate
 from barseg.data.validate import Source
@@ -21,6 +24,21 @@ REAL_DATA = Path(os.environ.get("BARSEG_REAL_DATA", REPO.parent / "shared" / "da
 
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+
+def labelled_photos(folder: Path, names: Iterable[str], seed: int = 0) -> Path:
+    """``folder/annotations.json``: random 60x40 photos with one square code each, as a COCO
+    set. A photo already in ``folder`` is labelled as it is (so a copy can join a set)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    square = Instance(polygons=[np.array([[5.0, 5.0], [30.0, 5.0], [30.0, 30.0], [5.0, 30.0]])])
+    records = []
+    for name in names:
+        if not (folder / name).exists():
+            cv2.imwrite(str(folder / name), rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
+        records.append(ImageRecord(folder / name, 60, 40, [square]))
+    write_coco(records, folder / "annotations.json", folder)
+    return folder / "annotations.json"
 
 
 def params_section(name: str, **overrides: Any) -> DictConfig:

@@ -59,20 +59,12 @@ def test_every_epoch_draws_new_augmentations_reproducibly(tiny_processed: Path, 
 def test_a_source_repeated_n_times_is_seen_n_times_per_pass(tmp_path: Path) -> None:
     """A few own photos among thousands of synthetic scenes would barely be seen in a short
     fine-tuning run: ``data.sources[].repeat`` shows each of them ``repeat`` times per pass."""
-    import cv2
-    import numpy as np
-
-    from barseg.data.formats import ImageRecord, Instance, write_coco
     from barseg.data.split import SplitFractions, process
     from barseg.data.validate import sources_from_params
+    from tests.conftest import labelled_photos
 
-    rng = np.random.default_rng(0)
-    square = Instance(polygons=[np.array([[5.0, 5.0], [30.0, 5.0], [30.0, 30.0], [5.0, 30.0]])])
-    for name in ("own", "synthetic"):
-        (tmp_path / name).mkdir()
-        path = tmp_path / name / "photo.png"
-        cv2.imwrite(str(path), rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
-        write_coco([ImageRecord(path, 60, 40, [square])], tmp_path / name / "annotations.json", tmp_path / name)
+    for seed, name in enumerate(("own", "synthetic")):
+        labelled_photos(tmp_path / name, ["photo.png"], seed)
     entries = [
         {"name": "synthetic", "path": str(tmp_path / "synthetic")},
         {"name": "own", "path": str(tmp_path / "own"), "repeat": 3},
