@@ -117,12 +117,14 @@ def test_a_foreign_weights_json_does_not_block_a_users_model(tiny_checkpoint: Pa
 
 
 @pytest.mark.slow
-def test_a_release_is_packaged_for_serving_without_training(released: Path, tmp_path: Path) -> None:
-    """``make serve-released`` up to ``bentoml serve``: the ONNX export, checked against the
-    weights on a synthetic scene, and a Bento, from nothing but the release and params.yaml."""
+def test_the_shipped_release_is_packaged_for_serving_without_training(tmp_path: Path) -> None:
+    """``make serve-released`` up to ``bentoml serve``: the ONNX export of the shipped weights,
+    checked against them on the synthetic parity scenes, and a Bento, from nothing but the
+    release and params.yaml. (It stopped at the parity check while the eager RPN broke score
+    ties otherwise than the graph.)"""
     out = tmp_path / "served"
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml-home"), "BENTOML_DO_NOT_TRACK": "true"}
-    command = [sys.executable, "tools/package_weights.py", "--weights", str(released), "--out", str(out)]
+    command = [sys.executable, "tools/package_weights.py", "--out", str(out)]
     subprocess.run(command, cwd=REPO, env=env, check=True)
     bento = json.loads((out / "bento.json").read_text())
     assert bento["tag"].startswith("barcode_segmenter:") and (out / "barcode_segmenter.bento").is_file()

@@ -5,8 +5,9 @@
 
 (``make serve-released`` runs both.) The export traces the network on synthetic scene 0 of
 ``params.yaml``'s ``synth`` section (no data needed) and checks the ONNX model against the
-weights on it (the ``export`` section's parity tolerances); packaging uses the ``serve``
-section, exactly as the ``export_onnx`` and ``package`` stages do for the pipeline's own model.
+weights on the first ``export.parity_images`` scenes (the ``export`` section's tolerances);
+packaging uses the ``serve`` section, exactly as the ``export_onnx`` and ``package`` stages do
+for the pipeline's own model.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import cv2
-import numpy as np
-
+from barseg.data.images import decode_image
 from barseg.data.synth import render
 from barseg.export.onnx import check_parity, export_onnx
 from barseg.infer.onnx_runtime import OnnxPredictor
@@ -34,14 +33,13 @@ def main() -> None:
     weights = args.weights or released_weights()
     if is_released(weights):
         verified(weights)
-    jpeg, _ = render(load_section("synth"), 0)
-    sample = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    cfg = load_section("export")
-    onnx = export_onnx(weights, args.out / "model.onnx", sample, int(cfg.opset))
+    cfg, synth = load_section("export"), load_section("synth")
+    scenes = [(f"synthetic scene {i}", decode_image(render(synth, i)[0], None)) for i in range(int(cfg.parity_images))]
+    onnx = export_onnx(weights, args.out / "model.onnx", scenes[0][1], int(cfg.opset))
     parity = check_parity(
         TorchPredictor(weights),
         OnnxPredictor(onnx),
-        [("synthetic scene 0", sample)],
+        scenes,
         cfg.parity_score,
         cfg.parity_box_iou,
         cfg.parity_score_delta,
@@ -51,7 +49,9 @@ def main() -> None:
         raise SystemExit(f"{onnx}: does not match {weights}: {parity.failures[:3]}")
     name, settings = settings_from_params(load_section("serve"))
     report = package(name, settings, [onnx], args.out / "bento.json", args.out / "barcode_segmenter.bento")
-    print(f"{weights} -> {onnx} -> Bento {report['tag']}; serve with `{report['serve']}`")
+    print(
+        f"{weights} -> {onnx} (parity ok on {parity.images} scenes: {parity.matched} detections) -> Bento {report['tag']}; serve with `{report['serve']}`"
+    )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from torch import nn
 from torchvision.models.detection import MaskRCNN
 from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.rpn import RegionProposalNetwork
 
 from barseg.infer.detections import RawDetections
 from barseg.infer.network import InputSpec, NetworkInput, network_batch, raw_detections
@@ -50,6 +51,43 @@ def input_spec(model: MaskRCNN, fixed_size: bool = False) -> InputSpec:
     )
 
 
+class OnnxTieOrderRPN(RegionProposalNetwork):
+    """torchvision's RPN whose proposal filtering orders equal objectness scores as the ONNX
+    graph does: the lower anchor index first (ONNX ``TopK`` and ``NonMaxSuppression`` define
+    it so). Eager torchvision leaves it open (``torch.topk``, and the unstable sort that ends
+    its per-level NMS), and a trained RPN gives many exact ties (neighbouring anchors over flat
+    background or a uniform code area): of two overlapping tied anchors NMS then kept another
+    than ONNX Runtime did, and the detection grown from it moved by pixels (v1's release: 2 of
+    8 synthetic scenes and 8 of 40 real photos failed the export parity check).
+
+    Filtering uses the scores only to order anchors (there is no score cut: torchvision's
+    default and ours), so eager runs rank them, ties by anchor index, and filter by the rank.
+    Traced, nothing changes: the graph has this order by definition."""
+
+    def filter_proposals(
+        self,
+        proposals: torch.Tensor,
+        objectness: torch.Tensor,
+        image_shapes: list[tuple[int, int]],
+        num_anchors_per_level: list[int],
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        if not torch.jit.is_tracing() and self.score_thresh == 0:
+            scores = objectness.detach().reshape(proposals.shape[0], -1)
+            order = scores.sort(dim=1, descending=True, stable=True).indices
+            rank = torch.empty_like(order).scatter_(
+                1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)
+            )
+            objectness = -rank.to(scores.dtype) / order.shape[1]  # distinct, in (-1, 0]: sigmoid keeps them so
+        return super().filter_proposals(proposals, objectness, image_shapes, num_anchors_per_level)
+
+
+def onnx_tie_order(rpn: RegionProposalNetwork) -> OnnxTieOrderRPN:
+    """A view of ``rpn`` (same parameters and submodules) that filters proposals as ``OnnxTieOrderRPN`` does."""
+    view = copy.copy(rpn)
+    view.__class__ = OnnxTieOrderRPN
+    return view  # type: ignore[return-value]
+
+
 class DetectorCore(nn.Module):
     """Backbone + RPN + RoI heads of a Mask R-CNN on a prepared (N, 3, H, W) batch; the
     padded size stands for every image's size, so the graph needs no per-image shapes.
@@ -60,7 +98,7 @@ class DetectorCore(nn.Module):
 
     def __init__(self, model: MaskRCNN) -> None:
         super().__init__()
-        self.backbone, self.rpn, self.roi_heads = model.backbone, model.rpn, model.roi_heads
+        self.backbone, self.rpn, self.roi_heads = model.backbone, onnx_tie_order(model.rpn), model.roi_heads
 
     def detect(
         self, batch: torch.Tensor, score_threshold: torch.Tensor, sizes: list[tuple[int, int]] | None = None
