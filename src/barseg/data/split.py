@@ -116,7 +116,7 @@ def process(
             target = images_dir / f"{digest}{suffix}"
             shutil.copyfile(record.path, target)
             out = record
-        original = {"source": source.name, "original_file": str(record.path), "sha1": digest}
+        original: dict[str, str | int] = {"source": source.name, "original_file": str(record.path), "sha1": digest}
         if source.repeat > 1:  # read by training only (barseg.data.dataset.repeated)
             original["repeat"] = source.repeat
         out = _canonical(replace(out, path=target, extra={**record.extra, "barseg": original}))

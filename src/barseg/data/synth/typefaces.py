@@ -113,7 +113,7 @@ def _draw_big(draw: ImageDraw.ImageDraw, rng: np.random.Generator, size: tuple[i
         scale = min(0.95 * w / max(right - left, 1), 0.8 * h / lines / max(bottom - top, 1))
         font = _font(face, max(4, int(100 * scale) // 4 * 4))  # sizes in steps of 4: fewer fonts to cache
         left, top, right, bottom = font.getbbox(word)
-        x = rng.integers(0, max(1, w - (right - left) + 1)) - left
+        x = rng.integers(0, max(1, int(w - (right - left)) + 1)) - left
         y = (i + 0.5) * h / lines - (top + bottom) / 2
         draw.text((float(x), float(y)), word, fill=255, font=font)
 
