@@ -153,7 +153,10 @@ def test_proposal_filtering_orders_tied_scores_as_the_onnx_graph_does() -> None:
     generator = torch.Generator().manual_seed(0)
     corners = torch.rand(2000, 2, generator=generator) * 200
     proposals = torch.cat([corners, corners + 20 + torch.rand(2000, 2, generator=generator) * 30], 1)[None]
-    objectness = (torch.rand(2000, 1, generator=generator) * 4).floor()  # four values: ties everywhere
+    # Two logits a level: ties everywhere, and the first level's 20 and the second's 25 tie again
+    # after the sigmoid (1.0 in float32), where the graph orders them by level, not by logit.
+    pick = torch.randint(2, (2000, 1), generator=generator)
+    objectness = torch.where(torch.arange(2000)[:, None] < 1500, pick * 20.0, 2.0 + pick * 23.0)
     eager = ProposalFilter(DetectorCore(build_model(tiny_model())).rpn).eval()
     graph = io.BytesIO()
     torch.onnx.export(
@@ -161,7 +164,6 @@ def test_proposal_filtering_orders_tied_scores_as_the_onnx_graph_does() -> None:
     )
     session = ort.InferenceSession(graph.getvalue())
     (exported,) = session.run(None, {"proposals": proposals.numpy(), "objectness": objectness.numpy()})
-    eager.eval()  # the export restores the module's mode recursively
     with torch.no_grad():
         np.testing.assert_array_equal(eager(proposals, objectness).numpy(), exported)
 

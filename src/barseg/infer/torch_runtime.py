@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import cast
 
 import torch
 from omegaconf import OmegaConf
@@ -52,17 +53,18 @@ def input_spec(model: MaskRCNN, fixed_size: bool = False) -> InputSpec:
 
 
 class OnnxTieOrderRPN(RegionProposalNetwork):
-    """torchvision's RPN whose proposal filtering orders equal objectness scores as the ONNX
-    graph does: the lower anchor index first (ONNX ``TopK`` and ``NonMaxSuppression`` define
-    it so). Eager torchvision leaves it open (``torch.topk``, and the unstable sort that ends
-    its per-level NMS), and a trained RPN gives many exact ties (neighbouring anchors over flat
-    background or a uniform code area): of two overlapping tied anchors NMS then kept another
-    than ONNX Runtime did, and the detection grown from it moved by pixels (v1's release: 2 of
-    8 synthetic scenes and 8 of 40 real photos failed the export parity check).
+    """torchvision's RPN whose eager proposal filtering orders anchors exactly as the exported
+    graph does. The graph takes each level's top-n by logit (ONNX ``TopK``: ties to the lower
+    index), then NMS over their sigmoid (ONNX Runtime: ties to the earlier candidate, i.e. the
+    earlier level, then the higher logit). Eager torchvision leaves the order of equal values
+    open (``torch.topk``, the unstable sort closing its per-level NMS), and a trained RPN gives
+    many exact ties (flat background, a uniform code area; a sigmoid of 1.0 for every logit
+    above ~17): of two overlapping tied anchors the runtimes kept different ones, and the
+    detection grown from it moved by pixels (README "Released weights").
 
     Filtering uses the scores only to order anchors (there is no score cut: torchvision's
-    default and ours), so eager runs rank them, ties by anchor index, and filter by the rank.
-    Traced, nothing changes: the graph has this order by definition."""
+    default and ours), so eager runs sort anchors by the graph's key (sigmoid, level, logit,
+    index) and filter by that rank. Traced, nothing changes: the graph has its own order."""
 
     def filter_proposals(
         self,
@@ -72,20 +74,32 @@ class OnnxTieOrderRPN(RegionProposalNetwork):
         num_anchors_per_level: list[int],
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         if not torch.jit.is_tracing() and self.score_thresh == 0:
-            scores = objectness.detach().reshape(proposals.shape[0], -1)
-            order = scores.sort(dim=1, descending=True, stable=True).indices
-            rank = torch.empty_like(order).scatter_(
-                1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)
-            )
-            objectness = -rank.to(scores.dtype) / order.shape[1]  # distinct, in (-1, 0]: sigmoid keeps them so
+            objectness = graph_order_rank(objectness.detach().reshape(proposals.shape[0], -1), num_anchors_per_level)
         return super().filter_proposals(proposals, objectness, image_shapes, num_anchors_per_level)
 
 
+def graph_order_rank(logits: torch.Tensor, num_anchors_per_level: list[int]) -> torch.Tensor:
+    """(N, A) logits → distinct float32 scores in (-1, 0] in the graph's order: sigmoid
+    descending, then level, then logit descending, then anchor index (stable sorts, least
+    significant key first)."""
+    levels = torch.repeat_interleave(
+        torch.arange(len(num_anchors_per_level), device=logits.device),
+        torch.tensor(num_anchors_per_level, device=logits.device),
+    ).expand_as(logits)
+    order = logits.argsort(dim=1, descending=True, stable=True)
+    order = order.gather(1, levels.gather(1, order).argsort(dim=1, stable=True))
+    order = order.gather(1, torch.sigmoid(logits).gather(1, order).argsort(dim=1, descending=True, stable=True))
+    positions = torch.arange(order.shape[1], device=order.device).expand_as(order)
+    rank = torch.empty_like(order).scatter_(1, order, positions)
+    return -rank.float() / order.shape[1]  # float32 keeps ~260k ranks distinct, through the sigmoid too
+
+
 def onnx_tie_order(rpn: RegionProposalNetwork) -> OnnxTieOrderRPN:
-    """A view of ``rpn`` (same parameters and submodules) that filters proposals as ``OnnxTieOrderRPN`` does."""
+    """A view of ``rpn`` (same parameters and submodules) that filters proposals as
+    ``OnnxTieOrderRPN`` does."""
     view = copy.copy(rpn)
     view.__class__ = OnnxTieOrderRPN
-    return view  # type: ignore[return-value]
+    return cast(OnnxTieOrderRPN, view)
 
 
 class DetectorCore(nn.Module):
