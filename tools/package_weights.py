@@ -17,7 +17,7 @@ from pathlib import Path
 
 from barseg.data.images import decode_image
 from barseg.data.synth import render
-from barseg.export.onnx import check_parity, export_onnx
+from barseg.export.onnx import check_parity, export_onnx, stage_tolerance
 from barseg.infer.onnx_runtime import OnnxPredictor
 from barseg.infer.torch_runtime import TorchPredictor
 from barseg.params import load_section
@@ -36,15 +36,7 @@ def main() -> None:
     cfg, synth = load_section("export"), load_section("synth")
     scenes = [(f"synthetic scene {i}", decode_image(render(synth, i)[0], None)) for i in range(int(cfg.parity_images))]
     onnx = export_onnx(weights, args.out / "model.onnx", scenes[0][1], int(cfg.opset))
-    parity = check_parity(
-        TorchPredictor(weights),
-        OnnxPredictor(onnx),
-        scenes,
-        cfg.parity_score,
-        cfg.parity_box_iou,
-        cfg.parity_score_delta,
-        cfg.parity_mask_iou,
-    )
+    parity = check_parity(TorchPredictor(weights), OnnxPredictor(onnx), scenes, **stage_tolerance(cfg))
     if not parity.passed:
         raise SystemExit(f"{onnx}: does not match {weights}: {parity.failures[:3]}")
     name, settings = settings_from_params(load_section("serve"))

@@ -174,7 +174,7 @@ def test_the_shipped_release_exports_with_parity_on_real_photos(real_data: Path,
     photos of every set, at the export stage's tolerances (4 of these 40 differed while the
     eager RPN broke score ties otherwise than the graph)."""
     from barseg.data.images import read_image
-    from barseg.export.onnx import export_onnx
+    from barseg.export.onnx import export_onnx, stage_tolerance
     from barseg.params import load_section
     from barseg.weights import released_weights
 
@@ -184,13 +184,5 @@ def test_the_shipped_release_exports_with_parity_on_real_photos(real_data: Path,
         photos += [(f"{name}/{p.name}", read_image(p)) for p in paths[:: max(1, len(paths) // 8)][:8]]
     cfg = load_section("export")
     graph = export_onnx(released_weights(), tmp_path / "release.onnx", photos[0][1], int(cfg.opset))
-    report = check_parity(
-        TorchPredictor(released_weights()),
-        OnnxPredictor(graph),
-        photos,
-        cfg.parity_score,
-        cfg.parity_box_iou,
-        cfg.parity_score_delta,
-        cfg.parity_mask_iou,
-    )
+    report = check_parity(TorchPredictor(released_weights()), OnnxPredictor(graph), photos, **stage_tolerance(cfg))
     assert report.passed and report.matched > 100, (report.matched, report.failures[:5])

@@ -122,6 +122,16 @@ def compare_raw(
     return pairs, failures
 
 
+def stage_tolerance(cfg: Any) -> dict[str, float]:
+    """``check_parity``'s tolerances from the ``export`` params section (``parity_*``)."""
+    return {
+        "score": cfg.parity_score,
+        "box_iou": cfg.parity_box_iou,
+        "delta": cfg.parity_score_delta,
+        "mask_iou": cfg.parity_mask_iou,
+    }
+
+
 def check_parity(
     reference: Predictor,
     candidate: Predictor,
@@ -184,15 +194,7 @@ def parity_and_timing(
 ) -> tuple[ParityReport, dict[str, Any]]:
     torch_predictor = TorchPredictor(checkpoint)
     onnx_predictor = OnnxPredictor(onnx_path, threads=cfg.threads)
-    report = check_parity(
-        torch_predictor,
-        onnx_predictor,
-        parity_images,
-        cfg.parity_score,
-        cfg.parity_box_iou,
-        cfg.parity_score_delta,
-        cfg.parity_mask_iou,
-    )
+    report = check_parity(torch_predictor, onnx_predictor, parity_images, **stage_tolerance(cfg))
     timings = {
         "torchvision_eager": eager_torchvision_ms(checkpoint, timing),
         "torch": time_predictor(torch_predictor, timing),
