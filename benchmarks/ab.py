@@ -37,7 +37,12 @@ def run_arm(name: str, overrides: list[str], minutes: float, seed: int) -> str:
         f"train.seed={seed}",
         *overrides,
     ]
-    cmd = [DVC, "exp", "run", "--temp", "-f", "-n", exp, *(a for s in settings for a in ("-S", s)), "evaluate"]
+    # A rerun replaces the experiment of the same name. Not by `exp run -f`: that is `repro -f`
+    # too, and would re-run synthesis and preprocessing in every arm that does not change them.
+    listed = subprocess.run([DVC, "exp", "list", "--name-only"], check=True, capture_output=True, text=True)
+    if exp in listed.stdout.split():
+        subprocess.run([DVC, "exp", "remove", exp], check=True)
+    cmd = [DVC, "exp", "run", "--temp", "-n", exp, *(a for s in settings for a in ("-S", s)), "evaluate"]
     print("$ " + " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     return exp

@@ -13,6 +13,7 @@ from barseg.data.formats import Instance, iter_source
 from barseg.data.symbology import normalize_text
 from barseg.data.synth import generate, render, textures, typefaces
 from barseg.data.synth.panel import draw_negative
+from barseg.data.synth.scene import SceneBuilder
 from barseg.data.synth.symbols import WRITERS
 from barseg.infer.rectify import rectify
 from tests.conftest import clean_synth_params
@@ -131,6 +132,29 @@ def test_params_are_plain_yaml() -> None:
     # Workers receive params as a plain dict: every value must survive the round trip.
     params = clean_synth_params()
     assert OmegaConf.create(OmegaConf.to_container(params)) == params
+
+
+def _code_diameters(params, count: int) -> list[float]:
+    """Each placed code's largest extent as a fraction of its scene's short side."""
+    out = []
+    for index in range(count):
+        builder = SceneBuilder(params, index)
+        _, objects = builder.build()
+        for obj in objects:
+            poly = np.asarray(obj.polygon)
+            out.append(float(np.linalg.norm(poly[:, None] - poly[None], axis=-1).max()) / min(builder.w, builder.h))
+    return out
+
+
+def test_placing_to_fit_keeps_close_ups_at_their_drawn_size() -> None:
+    # One code per scene, drawn at 0.35-0.9 of the short side: placed anywhere, large ones
+    # fail until shrunk (or are dropped); placed where they fit, they keep their size.
+    params = clean_synth_params(scenes={"single": 1.0}, min_module_px=0.7, dense_max_module_px=3.0)
+    anywhere = _code_diameters(params, 30)
+    params.place_to_fit = True
+    fitted = _code_diameters(params, 30)
+    assert len(fitted) == 30 and np.median(fitted) > 0.6, np.median(fitted)
+    assert np.median(anywhere) < np.median(fitted) - 0.1
 
 
 @pytest.mark.parametrize("draw", ["big_text", "pictogram"])

@@ -167,7 +167,10 @@ class SceneBuilder:
         ph, pw = alpha.shape
         for _ in range(tries):
             angle = rng.uniform(0, 2 * np.pi)
-            centre = (rng.uniform(0, self.w), rng.uniform(0, self.h))
+            if pan.objects and p.place_to_fit:
+                centre = self._centre_to_fit(outlines, pw, ph, scale, angle, p.perspective * perspective_scale)
+            else:
+                centre = (rng.uniform(0, self.w), rng.uniform(0, self.h))
             hom = warp.placement(pw, ph, scale, angle, centre, p.perspective * perspective_scale, rng)
             polygons = [warp.transform_points(o, hom) + 0.5 for o in outlines]
             if pan.objects and not self._fits(polygons, hom, pw, ph):
@@ -179,6 +182,24 @@ class SceneBuilder:
                 cv2.fillPoly(self.occupied, [np.round(poly).astype(np.int32)], 1)
             return True
         return False
+
+    def _centre_to_fit(
+        self, outlines: list[np.ndarray], pw: int, ph: int, scale: float, angle: float, perspective: float
+    ) -> tuple[float, float]:
+        """A centre drawn where the codes' rotated outlines stay inside the frame, allowing for the
+        perspective jitter: a centre drawn anywhere makes a large code fail until shrunk, so
+        close-ups (every artelab photo) would be far rarer than their drawn size says."""
+        points = (np.concatenate(outlines) - [(pw - 1) / 2, (ph - 1) / 2]) * scale
+        c, s = np.cos(angle), np.sin(angle)
+        rotated = points @ np.array([[c, -s], [s, c]]).T
+        slack = perspective * scale * max(pw, ph) + 1.0
+        centre = []
+        for axis, extent in enumerate((self.w, self.h)):
+            lo = slack - rotated[:, axis].min()
+            hi = extent - slack - rotated[:, axis].max()
+            # Too large at this angle: the middle, where it fails least, and the caller shrinks it.
+            centre.append(float(self.rng.uniform(lo, hi)) if lo < hi else (lo + hi) / 2)
+        return centre[0], centre[1]
 
     def _outline(self, obj: panel.PanelObject, deform: warp.Deformation | None) -> np.ndarray:
         x0, y0, x1, y1 = obj.rect
