@@ -1,7 +1,8 @@
 """One trained model under inference-time variants, on the real sets of the registry.
 
     python benchmarks/inference.py [--model models/model.ckpt] [--sets dynamsoft_skewed_datamatrix ...] \
-        --variant base --variant nms=0.6 --variant nms=0.7,proposals=400 --variant shrink=linear --variant size=768
+        --variant base --variant nms=0.6 --variant nms=0.7,proposals=400 --variant shrink=linear --variant size=768 \
+        --variant also=1024,small=32
 
 A variant is comma-separated knobs of the PyTorch runtime: ``nms`` (the box head's NMS IoU),
 ``proposals`` (RPN proposals kept after NMS at test time; pre-NMS raised to it if lower), and
@@ -9,7 +10,10 @@ A variant is comma-separated knobs of the PyTorch runtime: ``nms`` (the box head
 reduced — ``linear`` is what inference did before it matched training's area averaging), and
 ``size`` (the network input's side in px instead of the model's ``min_size``/``max_size``: small
 codes keep more pixels in a larger input; the network is convolutional, trained at 512 with
-zoom augmentation).
+zoom augmentation), and ``also`` with ``small`` (run the network a second time at input side
+``also`` and add only its detections whose box is at most ``small`` px at the base input, 32
+by default: the small codes a larger input finds, without the false regions it grows on print;
+duplicates go the way of every nested detection, in ``postprocess``).
 Nothing is retrained: a knob that wins is adopted in ``params.yaml`` with the next training
 run. Prints recall / precision / detection rate (score 0.5, one-to-one at mask IoU 0.5) and
 ms per image, per set and variant.
@@ -26,6 +30,9 @@ import numpy as np
 
 import barseg.infer.network as network
 from barseg.data.formats import load_records
+from barseg.infer.detections import RawDetections
+from barseg.infer.network import NetworkInput, fit_to_network
+from barseg.infer.predictor import Predictor
 from barseg.infer.torch_runtime import TorchPredictor
 from barseg.metrics.evaluation import evaluate_set
 from barseg.metrics.sets import evaluation_sets
@@ -41,10 +48,45 @@ def linear_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
-def apply(predictor: TorchPredictor, variant: str) -> None:
+class TwoSizes(Predictor):
+    """``inner`` at its own input size, plus the small detections of a second pass at ``size``."""
+
+    def __init__(self, inner: TorchPredictor, size: int, small_px: float) -> None:
+        super().__init__(inner.threshold)
+        self.inner, self.small_px = inner, small_px
+        self.spec = inner.spec
+        self.large_spec = dataclasses.replace(inner.spec, min_size=size, max_size=size)
+        self.pending: list[NetworkInput] = []  # the large inputs of the photos prepared last
+
+    def prepare(self, image: np.ndarray) -> NetworkInput:
+        self.pending.append(fit_to_network(image, self.large_spec))
+        return fit_to_network(image, self.spec)
+
+    def raw(self, inputs: list[NetworkInput], score_threshold: float) -> list[RawDetections]:
+        large, self.pending = self.pending, []
+        merged = []
+        for base, extra in zip(
+            self.inner.raw(inputs, score_threshold), self.inner.raw(large, score_threshold), strict=True
+        ):
+            scale = self.spec.scale(*base.image_shape)
+            sides = np.maximum(extra.boxes[:, 2] - extra.boxes[:, 0], extra.boxes[:, 3] - extra.boxes[:, 1]) * scale
+            keep = sides <= self.small_px
+            merged.append(
+                RawDetections(
+                    np.concatenate([base.boxes, extra.boxes[keep]]),
+                    np.concatenate([base.scores, extra.scores[keep]]),
+                    np.concatenate([base.masks, extra.masks[keep]]),
+                    base.image_shape,
+                )
+            )
+        return merged
+
+
+def apply(predictor: TorchPredictor, variant: str) -> Predictor:
     network.resize = AREA_RESIZE  # type: ignore[attr-defined]
+    knobs = dict(k.partition("=")[::2] for k in filter(None, variant.split(",")) if k.startswith(("also=", "small=")))
     for knob in filter(None, variant.split(",")):
-        if knob == "base":
+        if knob == "base" or knob.startswith(("also=", "small=")):
             continue
         key, _, value = knob.partition("=")
         if key == "nms":
@@ -59,8 +101,13 @@ def apply(predictor: TorchPredictor, variant: str) -> None:
             predictor.spec = dataclasses.replace(predictor.spec, min_size=int(value), max_size=int(value))
         else:
             raise SystemExit(
-                f"--variant {variant}: unknown knob {knob!r} (nms=, proposals=, shrink=area|linear, size=)"
+                f"--variant {variant}: unknown knob {knob!r} (nms=, proposals=, shrink=area|linear, size=, also=, small=)"
             )
+    if "small" in knobs and "also" not in knobs:
+        raise SystemExit(f"--variant {variant}: small= applies to the second pass of also=")
+    if "also" in knobs:
+        return TwoSizes(predictor, int(knobs["also"]), float(knobs.get("small", 32)))
+    return predictor
 
 
 def main() -> None:
@@ -75,8 +122,7 @@ def main() -> None:
     sets = {s.name: load_records(s.coco) for s in found if s.coco and (not args.sets or s.name in args.sets)}
     print(f"{'set':<28} {'variant':<24} " + " ".join(f"{k:>16}" for k in KEYS))
     for variant in args.variant or ["base"]:
-        predictor = TorchPredictor(args.model, threshold=cfg.threshold)  # no knob carries over
-        apply(predictor, variant)
+        predictor = apply(TorchPredictor(args.model, threshold=cfg.threshold), variant)  # no knob carries over
         for name, records in sets.items():
             m = evaluate_set(predictor, records, name, cfg.threshold, None)
             print(f"{name:<28} {variant:<24} " + " ".join(f"{m[k]:>16.3f}" for k in KEYS), flush=True)
