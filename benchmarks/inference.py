@@ -12,7 +12,8 @@ reduced — ``linear`` is what inference did before it matched training's area a
 codes keep more pixels in a larger input; the network is convolutional, trained at 512 with
 zoom augmentation), and ``also`` with ``small`` (run the network a second time at input side
 ``also`` and add only its detections whose box is at most ``small`` px at the base input, 32
-by default: the small codes a larger input finds, without the false regions it grows on print;
+by default, and scoring at least ``also_score``: the small codes a larger input finds, without the
+false regions it grows on print;
 duplicates go the way of every nested detection, in ``postprocess``).
 Nothing is retrained: a knob that wins is adopted in ``params.yaml`` with the next training
 run. Prints recall / precision / detection rate (score 0.5, one-to-one at mask IoU 0.5) and
@@ -51,9 +52,9 @@ def linear_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
 class TwoSizes(Predictor):
     """``inner`` at its own input size, plus the small detections of a second pass at ``size``."""
 
-    def __init__(self, inner: TorchPredictor, size: int, small_px: float) -> None:
+    def __init__(self, inner: TorchPredictor, size: int, small_px: float, min_score: float) -> None:
         super().__init__(inner.threshold)
-        self.inner, self.small_px = inner, small_px
+        self.inner, self.small_px, self.min_score = inner, small_px, min_score
         self.spec = inner.spec
         self.large_spec = dataclasses.replace(inner.spec, min_size=size, max_size=size)
         self.pending: list[NetworkInput] = []  # the large inputs of the photos prepared last
@@ -70,7 +71,7 @@ class TwoSizes(Predictor):
         ):
             scale = self.spec.scale(*base.image_shape)
             sides = np.maximum(extra.boxes[:, 2] - extra.boxes[:, 0], extra.boxes[:, 3] - extra.boxes[:, 1]) * scale
-            keep = sides <= self.small_px
+            keep = (sides <= self.small_px) & (extra.scores >= self.min_score)
             merged.append(
                 RawDetections(
                     np.concatenate([base.boxes, extra.boxes[keep]]),
@@ -84,9 +85,13 @@ class TwoSizes(Predictor):
 
 def apply(predictor: TorchPredictor, variant: str) -> Predictor:
     network.resize = AREA_RESIZE  # type: ignore[attr-defined]
-    knobs = dict(k.partition("=")[::2] for k in filter(None, variant.split(",")) if k.startswith(("also=", "small=")))
+    knobs = dict(
+        k.partition("=")[::2]
+        for k in filter(None, variant.split(","))
+        if k.startswith(("also=", "small=", "also_score="))
+    )
     for knob in filter(None, variant.split(",")):
-        if knob == "base" or knob.startswith(("also=", "small=")):
+        if knob == "base" or knob.startswith(("also=", "small=", "also_score=")):
             continue
         key, _, value = knob.partition("=")
         if key == "nms":
@@ -103,10 +108,10 @@ def apply(predictor: TorchPredictor, variant: str) -> Predictor:
             raise SystemExit(
                 f"--variant {variant}: unknown knob {knob!r} (nms=, proposals=, shrink=area|linear, size=, also=, small=)"
             )
-    if "small" in knobs and "also" not in knobs:
-        raise SystemExit(f"--variant {variant}: small= applies to the second pass of also=")
+    if {"small", "also_score"} & set(knobs) and "also" not in knobs:
+        raise SystemExit(f"--variant {variant}: small= and also_score= apply to the second pass of also=")
     if "also" in knobs:
-        return TwoSizes(predictor, int(knobs["also"]), float(knobs.get("small", 32)))
+        return TwoSizes(predictor, int(knobs["also"]), float(knobs.get("small", 32)), float(knobs.get("also_score", 0)))
     return predictor
 
 
