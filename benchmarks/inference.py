@@ -11,10 +11,10 @@ reduced — ``linear`` is what inference did before it matched training's area a
 ``size`` (the network input's side in px instead of the model's ``min_size``/``max_size``: small
 codes keep more pixels in a larger input; the network is convolutional, trained at 512 with
 zoom augmentation), and ``also`` with ``small`` (run the network a second time at input side
-``also`` and add only its detections whose box is at most ``small`` px at the base input, 32
-by default, and scoring at least ``also_score``: the small codes a larger input finds, without the
-false regions it grows on print;
-duplicates go the way of every nested detection, in ``postprocess``).
+``also`` and add only its detections whose box is at most ``small`` px at the base input (32
+by default) and that score at least ``also_score`` (0): the small codes a larger input finds,
+without the false regions it grows on print; duplicates go the way of every nested detection,
+in ``postprocess``).
 Nothing is retrained: a knob that wins is adopted in ``params.yaml`` with the next training
 run. Prints recall / precision / detection rate (score 0.5, one-to-one at mask IoU 0.5) and
 ms per image, per set and variant.
@@ -85,16 +85,14 @@ class TwoSizes(Predictor):
 
 def apply(predictor: TorchPredictor, variant: str) -> Predictor:
     network.resize = AREA_RESIZE  # type: ignore[attr-defined]
-    knobs = dict(
-        k.partition("=")[::2]
-        for k in filter(None, variant.split(","))
-        if k.startswith(("also=", "small=", "also_score="))
-    )
+    second_pass: dict[str, str] = {}  # also=, small=, also_score=: options of one TwoSizes
     for knob in filter(None, variant.split(",")):
-        if knob == "base" or knob.startswith(("also=", "small=", "also_score=")):
+        if knob == "base":
             continue
         key, _, value = knob.partition("=")
-        if key == "nms":
+        if key in ("also", "small", "also_score"):
+            second_pass[key] = value
+        elif key == "nms":
             predictor.core.roi_heads.nms_thresh = float(value)
         elif key == "proposals":
             rpn = predictor.core.rpn
@@ -106,13 +104,19 @@ def apply(predictor: TorchPredictor, variant: str) -> Predictor:
             predictor.spec = dataclasses.replace(predictor.spec, min_size=int(value), max_size=int(value))
         else:
             raise SystemExit(
-                f"--variant {variant}: unknown knob {knob!r} (nms=, proposals=, shrink=area|linear, size=, also=, small=)"
+                f"--variant {variant}: unknown knob {knob!r} "
+                "(nms=, proposals=, shrink=area|linear, size=, also=, small=, also_score=)"
             )
-    if {"small", "also_score"} & set(knobs) and "also" not in knobs:
+    if not second_pass:
+        return predictor
+    if "also" not in second_pass:
         raise SystemExit(f"--variant {variant}: small= and also_score= apply to the second pass of also=")
-    if "also" in knobs:
-        return TwoSizes(predictor, int(knobs["also"]), float(knobs.get("small", 32)), float(knobs.get("also_score", 0)))
-    return predictor
+    return TwoSizes(
+        predictor,
+        int(second_pass["also"]),
+        float(second_pass.get("small", 32)),
+        float(second_pass.get("also_score", 0)),
+    )
 
 
 def main() -> None:
