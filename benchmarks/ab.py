@@ -2,6 +2,7 @@
 
     python benchmarks/ab.py --minutes 78 --seeds 0 1 \
         --a "" --b "train.ema_decay=0.999" [--name ema] [--out metrics/ab/ema.json]
+    python benchmarks/ab.py --minutes 25 --seeds 0 1 --reuse-a typeset --b "train.lr=1e-4" --name lr
 
 Each arm is a DVC experiment in a temporary copy of the repository (``dvc exp run --temp``,
 up to the ``evaluate`` stage) with ``train.max_minutes`` set to the same budget and
@@ -11,6 +12,11 @@ seed is a separate run. Run it on an otherwise idle machine: a second CPU-heavy 
 one arm and not the other. Prints, per real set, recall / precision / detection rate /
 decode rate as the mean over seeds and half their range (a difference smaller than that
 spread is not a result), and the steps each arm reached; writes the same to ``--out``.
+
+``--reuse-a NAME`` takes arm A from the experiments ``ab-NAME-A-s<seed>`` of an earlier A/B
+with the same budget and seeds instead of running it again (half the time of a new A/B). They
+may sit on an older commit: reuse them only when nothing arm A runs has changed since, and
+say so with the figures (the report names the experiments it reused).
 """
 
 from __future__ import annotations
@@ -66,6 +72,21 @@ def find_experiment(shown: Any, name: str) -> dict[str, Any]:
     raise KeyError(name)
 
 
+def reused_run(shown: Any, exp: str, minutes: float, seed: int) -> dict[str, Any]:
+    """Figures of an earlier arm ``exp``, which must have run with this budget and seed."""
+    try:
+        data = find_experiment(shown, exp)
+    except KeyError:
+        sys.exit(f"--reuse-a: no experiment named {exp} (see `dvc exp list --all-commits`)")
+    train = data["params"]["params.yaml"]["data"]["train"]
+    if (train["max_minutes"], train["seed"], train["anneal_by"]) != (minutes, seed, "time"):
+        sys.exit(
+            f"--reuse-a: {exp} ran with train.max_minutes={train['max_minutes']}, train.seed={train['seed']}, "
+            f"train.anneal_by={train['anneal_by']}; this A/B needs {minutes:g}, {seed}, time"
+        )
+    return figures(data)
+
+
 def figures(data: dict[str, Any]) -> dict[str, Any]:
     metrics = data["metrics"]
     evaluate = metrics["metrics/evaluate.json"]["data"]
@@ -90,20 +111,31 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--a", default="", help="overrides of arm A (space-separated key=value)")
     parser.add_argument("--b", default="", help="overrides of arm B")
+    parser.add_argument("--reuse-a", metavar="NAME", help="take arm A from the experiments of the earlier A/B NAME")
     parser.add_argument("--name", default="ab", help="experiment name prefix")
     parser.add_argument("--out", type=Path, default=None, help="JSON report (default metrics/ab/NAME.json)")
     args = parser.parse_args()
     arms = {"A": args.a.split(), "B": args.b.split()}
     runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in arms}
+    if args.reuse_a:
+        shown = json.loads(
+            subprocess.run([DVC, "exp", "show", "--json", "--all-commits"], check=True, capture_output=True).stdout
+        )
+        reused = [f"ab-{args.reuse_a}-A-s{seed}" for seed in args.seeds]
+        runs["A"] = [reused_run(shown, exp, args.minutes, seed) for exp, seed in zip(reused, args.seeds, strict=True)]
+        del arms["A"]
     for seed in args.seeds:  # interleaved, so a drift in machine speed hits both arms alike
         for arm, overrides in arms.items():
             exp = run_arm(f"{args.name}-{arm}", overrides, args.minutes, seed)
             shown = json.loads(subprocess.run([DVC, "exp", "show", "--json"], check=True, capture_output=True).stdout)
             runs[arm].append(figures(find_experiment(shown, exp)))
-    report = {
+    report: dict[str, Any] = {
         "minutes": args.minutes,
         "seeds": args.seeds,
-        "arms": {arm: {"overrides": arms[arm], **summarise(runs[arm])} for arm in arms},
+        "arms": {
+            "A": {"overrides": args.a.split(), **({"reused": reused} if args.reuse_a else {}), **summarise(runs["A"])},
+            "B": {"overrides": arms["B"], **summarise(runs["B"])},
+        },
     }
     out = args.out or Path("metrics/ab") / f"{args.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -250,3 +250,14 @@ def test_the_ab_harness_runs_two_arms_for_the_same_time(tiny_repo: Path) -> None
     for arm in ("A", "B"):
         assert report["arms"][arm]["steps"][0] > 0
         assert set(report["arms"][arm]["sets"]["test"]) == {"recall@0.5", "precision@0.5", "detection_rate"}
+    # A second candidate against the same control: arm A is read back, not trained again.
+    reuse = [str(BIN / "python"), str(REPO / "benchmarks/ab.py"), "--minutes", "0.1", "--seeds", "0",
+             "--reuse-a", "tiny", "--b", "train.ema_decay=0.9", "--name", "tiny2", "--out", str(out)]  # fmt: skip
+    second = run(reuse, tiny_repo)
+    assert second.count("Running stage 'train'") == 1 and "ab-tiny2-A" not in second, second
+    reused = json.loads(out.read_text())["arms"]["A"]
+    assert reused["reused"] == ["ab-tiny-A-s0"]
+    assert {k: v for k, v in reused.items() if k != "reused"} == report["arms"]["A"]
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    mismatch = subprocess.run([*reuse[:3], "0.2", *reuse[4:]], cwd=tiny_repo, env=env, capture_output=True, text=True)
+    assert mismatch.returncode != 0 and "ab-tiny-A-s0 ran with train.max_minutes=0.1" in mismatch.stderr
