@@ -7,7 +7,7 @@ For our pipeline (ONNX Runtime, the ``Predictor`` the service uses, decoding on,
 ``evaluate.threshold``) and for each peer, on every set of the registry (``params.yaml``
 ``evaluate.extra_sets``; at most ``--max-images`` photos per set, evenly spread): recall and
 precision at box IoU >= 0.5, one-to-one (precision left out on recall-only sets), and the
-one-to-one decode rate of DESIGN §6, all by ``barseg.metrics.boxes``; then ms/image p50 with
+one-to-one decode rate of docs/design.md §6, all by ``barseg.metrics.boxes``; then ms/image p50 with
 2 threads (all photos) and 1 thread (``--timing-images`` photos), image decoding included for
 everyone. Threads are limited where a peer lets them be (OpenCV, ONNX Runtime sessions,
 ``OMP_NUM_THREADS``); zxing-cpp and zbar run on one thread anyway; codarascan keeps its own

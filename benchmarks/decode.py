@@ -1,4 +1,4 @@
-"""Decode benchmark: one-to-one decode rate (DESIGN §6) on the real photo sets.
+"""Decode benchmark: one-to-one decode rate (docs/design.md §6) on the real photo sets.
 
     python benchmarks/decode.py [--real ../shared/data/real] [--model models/model.ckpt] [--limit N]
 

@@ -1,4 +1,5 @@
-"""The package's import graph: no circles, and the CLI and serving modules free of torch."""
+"""The package's import graph: no circles, dependencies pointing one way (docs/design.md §4),
+and the CLI and serving modules free of torch."""
 
 from __future__ import annotations
 
@@ -32,6 +33,36 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
                     seen.add(nxt)
                     stack.append((nxt, [*path, nxt]))
     assert not circles, circles
+
+
+# docs/design.md §4: a subpackage imports only those of lower layers, so the data layer never
+# needs the model, and serving needs neither training nor export code.
+LAYERS = {
+    "barseg.params": 0,
+    "barseg.data": 0,
+    "barseg.weights": 1,
+    "barseg.model": 2,
+    "barseg.infer": 3,
+    "barseg.metrics": 4,
+    "barseg.export": 5,
+    "barseg.serve": 5,
+    "barseg.cli": 6,
+}
+
+
+def _layer(module: str) -> int:
+    return LAYERS[".".join(module.split(".")[:2])]
+
+
+def test_every_subpackage_imports_only_lower_layers() -> None:
+    upward = [
+        f"{module} -> {target}"
+        for module, targets in _graph().items()
+        if module != "barseg"
+        for target in targets
+        if _layer(target) >= _layer(module) and target.split(".")[:2] != module.split(".")[:2]
+    ]
+    assert not upward, upward
 
 
 def test_the_cli_and_the_modules_the_service_serves_with_never_import_torch() -> None:

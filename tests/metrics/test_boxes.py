@@ -49,7 +49,7 @@ def test_a_peer_and_our_pipeline_are_scored_alike() -> None:
     assert ours.recall == peer.recall == pytest.approx(2 / 3)
     assert ours.precision == peer.precision == 0.5
     expected = {PHOTO: TEXTS}
-    # Texts count wherever they were read (decode rate is per image, DESIGN §6): 2 of 3.
+    # Texts count wherever they were read (decode rate is per image, docs/design.md §6): 2 of 3.
     assert read_decode_rate(expected, {PHOTO: found_ours}) == read_decode_rate(expected, {PHOTO: found_peer})
     assert read_decode_rate(expected, {PHOTO: found_peer}) == pytest.approx(2 / 3)
 

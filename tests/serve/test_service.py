@@ -1,5 +1,5 @@
 """The service in-process (BentoML's ASGI app under Starlette's test client): the JSON of
-DESIGN §5, the PNG overlay, converted uploads, and a named 4xx for every bad input."""
+docs/design.md §5, the PNG overlay, converted uploads, and a named 4xx for every bad input."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_predict_answers_the_design_json(client: TestClient, photo_jpeg: bytes) 
     assert body["image_size"] == [320, 240]
     assert body["num_detections"] == len(body["detections"]) > 0
     for detection in body["detections"]:
-        assert set(detection) >= DETECTION_KEYS  # DESIGN §5 (the Predictor may add keys)
+        assert set(detection) >= DETECTION_KEYS  # docs/design.md §5 (the Predictor may add keys)
         assert len(detection["bbox"]) == 4 and 3 <= len(detection["polygon"]) <= 16
         assert set(detection["rotated_box"]) == {"center", "size", "angle"}
     assert body["processing_time_ms"] > 0

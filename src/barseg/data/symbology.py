@@ -1,4 +1,4 @@
-"""Canonical symbology names (DESIGN §3) and the text normalisation used to compare reads."""
+"""Canonical symbology names (docs/design.md §3) and the text normalisation used to compare reads."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def canonical_symbology(name: str) -> str | None:
 
 
 def normalize_text(text: str, symbology: str | None = None) -> str:
-    """Normalise a decoded or expected text so equal codes compare equal (DESIGN §6).
+    """Normalise a decoded or expected text so equal codes compare equal (docs/design.md §6).
 
     Control characters written out are the characters (zxing-cpp's HRI text shows them as
     ``<GS>`` or ``␝``, some label tools as ``{GS}``). Line breaks and surrounding whitespace

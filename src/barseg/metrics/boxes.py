@@ -2,7 +2,7 @@
 
 Peers report a code as corners or a box and maybe a text; our pipeline as a ``Detection``.
 Both become ``Found`` and are scored the same way: one-to-one greedy matching at box IoU
->= 0.5 (``matching``) for recall and precision, and the one-to-one decode rate of DESIGN §6
+>= 0.5 (``matching``) for recall and precision, and the one-to-one decode rate of docs/design.md §6
 (``decoding``) on the texts read.
 """
 
@@ -70,5 +70,5 @@ class BoxTally:
 
 
 def read_decode_rate(expected: Mapping[Path, list[str]], found: Mapping[Path, Iterable[Found]]) -> float:
-    """DESIGN §6's decode rate of the texts among ``found`` (codes without a text read nothing)."""
+    """docs/design.md §6's decode rate of the texts among ``found`` (codes without a text read nothing)."""
     return decode_rate(expected, {path: [f.text for f in codes if f.text] for path, codes in found.items()})

@@ -1,4 +1,4 @@
-"""``decode_rate`` (DESIGN §6): the share of expected texts a reader returns, one-to-one, and
+"""``decode_rate`` (docs/design.md §6): the share of expected texts a reader returns, one-to-one, and
 the two places expected texts come from (COCO ``attributes.text``, ``decode_truth.json``)."""
 
 from __future__ import annotations

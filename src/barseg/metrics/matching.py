@@ -1,4 +1,4 @@
-"""One-to-one matching and the barcode-specific measures of DESIGN §6."""
+"""One-to-one matching and the barcode-specific measures of docs/design.md §6."""
 
 from __future__ import annotations
 
