@@ -189,9 +189,7 @@ class SceneBuilder:
         """A centre drawn where the codes' rotated outlines stay inside the frame, allowing for the
         perspective jitter: a centre drawn anywhere makes a large code fail until shrunk, so
         close-ups (every artelab photo) would be far rarer than their drawn size says."""
-        points = (np.concatenate(outlines) - [(pw - 1) / 2, (ph - 1) / 2]) * scale
-        c, s = np.cos(angle), np.sin(angle)
-        rotated = points @ np.array([[c, -s], [s, c]]).T
+        rotated = warp.scaled_and_turned(np.concatenate(outlines), pw, ph, scale, angle)
         slack = perspective * scale * max(pw, ph) + 1.0
         centre = []
         for axis, extent in enumerate((self.w, self.h)):

@@ -100,11 +100,16 @@ def placement(
     cannot fold), scale, rotate about ``centre``."""
     src = np.array([[0, 0], [w - 1, 0], [w - 1, h - 1], [0, h - 1]], dtype=np.float32)
     jitter = rng.uniform(-perspective, perspective, src.shape).astype(np.float32) * np.array([w, h], np.float32)
-    local = (src + jitter - np.array([(w - 1) / 2, (h - 1) / 2], dtype=np.float32)) * scale
-    c, s = np.cos(angle), np.sin(angle)
-    rot = np.array([[c, -s], [s, c]], dtype=np.float32)
-    dst = local @ rot.T + np.asarray(centre, dtype=np.float32)
+    dst = scaled_and_turned(src + jitter, w, h, scale, angle) + np.asarray(centre, dtype=np.float32)
     return cv2.getPerspectiveTransform(src, dst)
+
+
+def scaled_and_turned(points: np.ndarray, w: int, h: int, scale: float, angle: float) -> np.ndarray:
+    """Points of a ``w x h`` canvas relative to its centre, scaled, then rotated by ``angle``
+    (radians): where ``placement`` puts them around the scene point it centres the canvas on."""
+    local = (points - np.array([(w - 1) / 2, (h - 1) / 2], dtype=points.dtype)) * scale
+    c, s = np.cos(angle), np.sin(angle)
+    return local @ np.array([[c, -s], [s, c]], dtype=points.dtype).T
 
 
 def transform_points(points: np.ndarray, homography: np.ndarray) -> np.ndarray:
