@@ -157,6 +157,25 @@ def test_placing_to_fit_keeps_close_ups_at_their_drawn_size() -> None:
     assert np.median(anywhere) < np.median(fitted) - 0.1
 
 
+def test_placing_all_but_the_sheets_to_fit_leaves_the_sheets_as_they_were() -> None:
+    # The dense sheets' shrink-until-it-fits makes the small codes: they stay drawn as by default.
+    sheets = clean_synth_params(scenes={"dense": 1.0})
+    default = _code_diameters(sheets, 6)
+    sheets.place_to_fit = "except_sheets"
+    assert _code_diameters(sheets, 6) == default
+    single = clean_synth_params(scenes={"single": 1.0}, min_module_px=0.7, dense_max_module_px=3.0)
+    single.place_to_fit = "except_sheets"
+    assert np.median(_code_diameters(single, 30)) > 0.6
+
+
+@pytest.mark.parametrize("value", ["sheets", 2, [True]])
+def test_an_unknown_placement_is_a_clear_error(value: object) -> None:
+    params = clean_synth_params()
+    params.place_to_fit = value
+    with pytest.raises(ValueError, match=r"synth.place_to_fit: expected false, true or except_sheets, got"):
+        SceneBuilder(params, 0)
+
+
 @pytest.mark.parametrize("draw", ["big_text", "pictogram"])
 def test_code_sized_hard_negatives_draw_a_compact_mark(draw: str) -> None:
     """Big lettering and pictograms fill a good part of their panel (the size of a code,

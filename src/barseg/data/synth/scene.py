@@ -39,11 +39,20 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
+# synth.place_to_fit: which code panels are centred where they fit (``_centre_to_fit``). Not the
+# dense sheets: shrinking them until they fit is where most of the small codes come from.
+FIT_MODES = {False: "never", True: "always", "except_sheets": "except_sheets"}
+
+
 class SceneBuilder:
     """Draws scene ``index`` of a run; everything random comes from ``(seed, index)``."""
 
     def __init__(self, params: Any, index: int) -> None:
         check_symbologies(list(params.symbologies))
+        fit = params.place_to_fit
+        self.fit_mode = FIT_MODES.get(fit) if isinstance(fit, bool | str) else None
+        if self.fit_mode is None:
+            raise ValueError(f"synth.place_to_fit: expected false, true or except_sheets, got {fit!r}")
         self.p = params
         self.rng = np.random.default_rng([int(params.seed), index])
         long_side = int(params.image_size)
@@ -131,7 +140,7 @@ class SceneBuilder:
             pan = panel.draw_code_sheet(symbols, k, style, self.rng, max_size, self.p.human_readable, tight=True)
         except ValueError:
             return  # codes this large do not fit: the scene keeps its clutter only
-        self._place(pan, scale, perspective_scale=0.5, min_scale=float(self.p.min_module_px) / k)
+        self._place(pan, scale, perspective_scale=0.5, min_scale=float(self.p.min_module_px) / k, sheet=True)
 
     def _place_negative(self) -> None:
         rng = self.rng
@@ -144,12 +153,19 @@ class SceneBuilder:
     # -------------------------------------------------------------- placement
 
     def _place(
-        self, pan: panel.Panel, scale: float, perspective_scale: float = 1.0, min_scale: float = 0.0, tries: int = 12
+        self,
+        pan: panel.Panel,
+        scale: float,
+        perspective_scale: float = 1.0,
+        min_scale: float = 0.0,
+        tries: int = 12,
+        sheet: bool = False,
     ) -> bool:
         """Warp ``pan`` into the scene where its codes stay inside the frame and clear of
         codes placed before; shrink (not below ``min_scale``) and retry when it does not fit.
         Returns success."""
         rng, p = self.rng, self.p
+        to_fit = bool(pan.objects) and (self.fit_mode == "always" or (self.fit_mode == "except_sheets" and not sheet))
         deform = None
         if pan.objects and rng.random() < p.bend:
             deform = warp.cylinder(pan.alpha.shape[0], pan.alpha.shape[1], rng)
@@ -167,7 +183,7 @@ class SceneBuilder:
         ph, pw = alpha.shape
         for _ in range(tries):
             angle = rng.uniform(0, 2 * np.pi)
-            if pan.objects and p.place_to_fit:
+            if to_fit:
                 centre = self._centre_to_fit(outlines, pw, ph, scale, angle, p.perspective * perspective_scale)
             else:
                 centre = (rng.uniform(0, self.w), rng.uniform(0, self.h))
