@@ -38,3 +38,14 @@ def test_training_and_evaluation_rerun_when_the_released_weights_they_start_from
     assert init is None or (REPO / init).parent == REPO / "weights", "the default starts from a release"
     for stage in ("train", "evaluate"):
         assert "weights/weights.json" in STAGES[stage]["deps"], stage
+
+
+def test_a_generator_change_reruns_only_what_uses_the_generator() -> None:
+    # Evaluation and export read sets, not scenes: a new generator must not re-run them (8 min).
+    generator = REPO / "src/barseg/data/synth"
+    using = {
+        name
+        for name, spec in STAGES.items()
+        if any(generator == REPO / d or REPO / d in generator.parents for d in spec["deps"])
+    }
+    assert using == {"synthesize", "package"}, using  # package: the Bento's version hashes all its code
