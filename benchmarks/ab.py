@@ -33,16 +33,15 @@ KEYS = ("recall@0.5", "precision@0.5", "detection_rate", "decode_rate")
 DVC = str(Path(sys.executable).with_name("dvc"))
 
 
+def budget(minutes: float, seed: int) -> dict[str, Any]:
+    """The ``train`` settings every run of an A/B shares; max_steps out of reach: the time
+    budget, not a step count, ends every run."""
+    return {"max_minutes": minutes, "max_steps": 10_000_000, "anneal_by": "time", "seed": seed}
+
+
 def run_arm(name: str, overrides: list[str], minutes: float, seed: int) -> str:
     exp = f"ab-{name}-s{seed}"
-    # max_steps out of reach: the time budget, not a step count, ends every run.
-    settings = [
-        f"train.max_minutes={minutes}",
-        "train.max_steps=10000000",
-        "train.anneal_by=time",
-        f"train.seed={seed}",
-        *overrides,
-    ]
+    settings = [*(f"train.{key}={value}" for key, value in budget(minutes, seed).items()), *overrides]
     # A rerun replaces the experiment of the same name. Not by `exp run -f`: that is `repro -f`
     # too, and would re-run synthesis and preprocessing in every arm that does not change them.
     listed = subprocess.run([DVC, "exp", "list", "--name-only"], check=True, capture_output=True, text=True)
@@ -79,11 +78,13 @@ def reused_run(shown: Any, exp: str, minutes: float, seed: int) -> dict[str, Any
     except KeyError:
         sys.exit(f"--reuse-a: no experiment named {exp} (see `dvc exp list --all-commits`)")
     train = data["params"]["params.yaml"]["data"]["train"]
-    if (train["max_minutes"], train["seed"], train["anneal_by"]) != (minutes, seed, "time"):
-        sys.exit(
-            f"--reuse-a: {exp} ran with train.max_minutes={train['max_minutes']}, train.seed={train['seed']}, "
-            f"train.anneal_by={train['anneal_by']}; this A/B needs {minutes:g}, {seed}, time"
-        )
+    differing = {
+        key: (train.get(key), value) for key, value in budget(minutes, seed).items() if train.get(key) != value
+    }
+    if differing:
+        ran = ", ".join(f"train.{key}={was}" for key, (was, _) in differing.items())
+        needed = ", ".join(f"train.{key}={value}" for key, (_, value) in differing.items())
+        sys.exit(f"--reuse-a: {exp} ran with {ran}; this A/B needs {needed}")
     return figures(data)
 
 
