@@ -20,10 +20,11 @@ from pathlib import Path
 
 import torch
 
-from barseg.data.formats import load_records
+from barseg.data.formats import ImageRecord, load_records
+from barseg.infer.predictor import Predictor
 from barseg.infer.runtimes import load_predictor
-from barseg.metrics.evaluation import evaluate_set
-from barseg.metrics.sets import evaluation_sets
+from barseg.metrics.evaluation import evaluate_set, evaluate_source
+from barseg.metrics.sets import EvalSet, evaluation_sets
 from barseg.params import load_section
 
 KEYS = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate")
@@ -32,6 +33,20 @@ KEYS = ("recall@0.5", "precision@0.5", "segm_AP50", "detection_rate")
 def trained_steps(checkpoint: Path) -> int:
     """The optimiser steps behind a Lightning checkpoint."""
     return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["global_step"])
+
+
+def snapshot_figures(
+    predictor: Predictor, test: list[ImageRecord], extra_sets: list[EvalSet], threshold: float
+) -> dict[str, dict[str, float]]:
+    """One snapshot's KEYS on the test subset and on every COCO set of the registry, as the
+    evaluate stage defines them (a recall-only set has no precision), decoding left out."""
+    figures = {"test": evaluate_set(predictor, test, "test", threshold, None)}
+    for extra in extra_sets:
+        if extra.coco is not None:  # decode_truth-only sets have no masks to score
+            figures[extra.name] = evaluate_source(
+                predictor, extra.name, threshold, coco=extra.coco, decode=False, recall_only=extra.recall_only
+            )
+    return {name: {k: round(m[k], 3) for k in KEYS if k in m} for name, m in figures.items()}
 
 
 def live_weights(snapshot: Path, scratch: Path) -> Path:
@@ -64,12 +79,9 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_section("evaluate")
     test = load_records(args.test)
-    sets = {"test": test[:: max(1, len(test) // args.test_images)][: args.test_images]}
+    test = test[:: max(1, len(test) // args.test_images)][: args.test_images]
     extra_sets, skipped = evaluation_sets(cfg.extra_sets)
     print("\n".join(skipped))
-    for extra in extra_sets:
-        if extra.coco is not None:  # decode_truth-only sets have no masks to score
-            sets[extra.name] = load_records(extra.coco)
     checkpoints = sorted(args.checkpoints.glob("step*.ckpt"))
     if args.weights == "served" and args.final.is_file():  # the final model holds the average only
         checkpoints.append(args.final)
@@ -83,16 +95,18 @@ def main() -> None:
                 checkpoint = live_weights(checkpoint, Path(scratch))
             predictor = load_predictor(checkpoint, "torch", cfg.threshold)
             row: dict[str, object] = {"step": step, "minutes": round(step * args.seconds_per_step / 60, 1)}
-            for name, records in sets.items():
-                m = evaluate_set(predictor, records, name, cfg.threshold, None)
-                row[name] = {k: round(m[k], 3) for k in KEYS}
+            row.update(snapshot_figures(predictor, test, extra_sets, cfg.threshold))
             rows.append(row)
             print(json.dumps(row), flush=True)
     args.out.write_text(json.dumps(rows, indent=1) + "\n")
-    header = "step  min  " + "  ".join(f"{name[:22]:>22}" for name in sets)
-    print(header + "\n" + " " * 11 + "  ".join(f"{'R / P / AP50 / DR':>22}" for _ in sets))
+    names = [n for n in rows[0] if n not in ("step", "minutes")] if rows else []
+    header = "step  min  " + "  ".join(f"{name[:22]:>22}" for name in names)
+    print(header + "\n" + " " * 11 + "  ".join(f"{'R / P / AP50 / DR':>22}" for _ in names))
     for row in rows:
-        cells = "  ".join(f"{'/'.join(f'{row[n][k]:.2f}' for k in KEYS):>22}" for n in sets)  # type: ignore[index]
+        cells = "  ".join(
+            f"{'/'.join(f'{row[n][k]:.2f}' if k in row[n] else '-' for k in KEYS):>22}"  # type: ignore[index,operator]
+            for n in names
+        )
         print(f"{row['step']:>5} {row['minutes']:>4}  {cells}")
 
 

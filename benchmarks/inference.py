@@ -30,12 +30,11 @@ import cv2
 import numpy as np
 
 import barseg.infer.network as network
-from barseg.data.formats import load_records
 from barseg.infer.detections import RawDetections
 from barseg.infer.network import NetworkInput, fit_to_network
 from barseg.infer.predictor import Predictor
 from barseg.infer.torch_runtime import TorchPredictor
-from barseg.metrics.evaluation import evaluate_set
+from barseg.metrics.evaluation import evaluate_source
 from barseg.metrics.sets import evaluation_sets
 from barseg.params import load_section
 
@@ -128,13 +127,14 @@ def main() -> None:
     cfg = load_section("evaluate")
     found, skipped = evaluation_sets(cfg.extra_sets)
     print("\n".join(skipped))
-    sets = {s.name: load_records(s.coco) for s in found if s.coco and (not args.sets or s.name in args.sets)}
+    sets = [s for s in found if s.coco and (not args.sets or s.name in args.sets)]
     print(f"{'set':<28} {'variant':<24} " + " ".join(f"{k:>16}" for k in KEYS))
     for variant in args.variant or ["base"]:
         predictor = apply(TorchPredictor(args.model, threshold=cfg.threshold), variant)  # no knob carries over
-        for name, records in sets.items():
-            m = evaluate_set(predictor, records, name, cfg.threshold, None)
-            print(f"{name:<28} {variant:<24} " + " ".join(f"{m[k]:>16.3f}" for k in KEYS), flush=True)
+        for s in sets:  # as the evaluate stage scores them: a recall-only set has no precision
+            m = evaluate_source(predictor, s.name, cfg.threshold, coco=s.coco, decode=False, recall_only=s.recall_only)
+            cells = " ".join(f"{m[k]:>16.3f}" if k in m else f"{'-':>16}" for k in KEYS)
+            print(f"{s.name:<28} {variant:<24} {cells}", flush=True)
 
 
 if __name__ == "__main__":
