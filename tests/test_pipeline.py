@@ -69,6 +69,7 @@ def tiny_params(path: Path) -> None:
     params = OmegaConf.create(model_tiny_params(max_steps=4, val_every=2, checkpoint_every=2))
     params.synth.count = 12
     params.synth.image_size = 320
+    params.synth.place_to_fit = False  # as the tiny fixtures (tests/conftest.py clean_synth_params)
     params.data.split = {"train": 0.6, "val": 0.2, "test": 0.2}
     OmegaConf.save(params, path)
 
