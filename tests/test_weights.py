@@ -132,15 +132,14 @@ def test_the_shipped_release_is_packaged_for_serving_without_training(tmp_path: 
 
 
 # The shipped release, as a user gets it: checked against weights.json, loaded by the CLI's
-# default, and finding codes. Floors sit a little under what v1 measured with these very calls:
-# clean scenes recall 1.0 and decode 1.0 (13 codes); ArTe-Lab's 39 labelled photos detection
-# rate 0.821 and decode 0.974 (its model card's 0.967 is over the 122 photos of decode_truth.json).
-# v2 (the default since 2026-12-05) measures 1.0 / 1.0 and 0.923 / 0.974 here; the floors stay
-# under both releases.
+# default, and finding codes. Floors sit a little under what the default (v2) measures with these
+# very calls: clean scenes recall 1.0 and decode 1.0 (13 codes); ArTe-Lab's 39 labelled photos
+# detection rate 0.923 (36 photos; the floor allows two fewer) and decode 0.974 (its model card's
+# 0.967 is over the 122 photos of decode_truth.json). v1 measured 0.821 there: it would fail.
 SHIPPED_FLOORS = {
     "clean synthetic recall": 0.9,
     "clean synthetic decode": 0.9,
-    "artelab detection rate": 0.75,
+    "artelab detection rate": 0.85,
     "artelab decode": 0.9,
 }
 
