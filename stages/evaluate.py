@@ -41,11 +41,11 @@ def main() -> None:
     parser.add_argument("--plots", type=Path, required=True, help="PR curves and worst-case overlays")
     args = parser.parse_args()
     cfg = load_section("evaluate")
-    sources = [{"name": "test", "coco": args.test, "decode": cfg.decode and cfg.decode_test}]
+    sources = [{"name": "test", "coco": args.test, "decode": cfg.decode and cfg.decode_test, "verify": cfg.verify}]
     extra_sets, skipped = evaluation_sets(cfg.extra_sets)
     for message in skipped:
         print(f"evaluate: extra set {message}")
-    sources += [{"decode": cfg.decode, **vars(extra)} for extra in extra_sets]
+    sources += [{"decode": cfg.decode, "verify": cfg.verify, **vars(extra)} for extra in extra_sets]
     model_cfg = load_section("model")
     # Built as training built it (a state dict, checkpoint or release; checked before the long part).
     start = TorchPredictor(build_model(model_cfg), cfg.threshold) if model_cfg.init_weights else None

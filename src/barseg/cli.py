@@ -67,7 +67,7 @@ def predict(args: argparse.Namespace) -> None:
         args.out.mkdir(parents=True, exist_ok=True)
     for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 2, file=sys.stderr):
         image = read_image(path)
-        (prediction,) = predictor.predict([image], decode=args.decode)
+        (prediction,) = predictor.predict([image], decode=args.decode, verify=args.verify)
         results[str(path)] = prediction.to_json()
         if args.out:
             overlay = draw_detections(image, prediction.detections)
@@ -90,6 +90,7 @@ def evaluate(args: argparse.Namespace) -> None:
         decode=args.decode,
         images=args.images,
         recall_only=args.recall_only,
+        verify=args.verify,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(metrics, indent=2) + "\n")
@@ -108,6 +109,12 @@ def parser() -> argparse.ArgumentParser:
     )
     common.add_argument("--runtime", choices=RUNTIMES, default=None, help="default: from the model file's type")
     common.add_argument("--threshold", type=float, default=0.5, help="score cut, 0..1")
+    common.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --decode: a detection's score counts whether it read (--no-verify: the network's alone)",
+    )
 
     p = sub.add_parser("predict", parents=[common], help="detections of images or folders as JSON on stdout")
     p.add_argument("images", type=Path, nargs="+")

@@ -245,13 +245,13 @@ def test_rectify_puts_the_labelled_first_corner_top_left() -> None:
 def test_a_code_no_detection_covers_comes_back_from_the_whole_photo_read() -> None:
     scene, symbols, polygons = _neighbours()
     detections = [_mask_detection(polygons[0], scene.shape[:2])]  # the network found only the Code 128
-    extra = decode_prediction(scene, detections)
+    extra, _ = decode_prediction(scene, detections)
     _assert_read(detections[0], symbols[0])
     assert [(d.source, d.symbology) for d in extra] == [("reader", "DataMatrix")]
     assert normalize_text(extra[0].text or "") == normalize_text(symbols[1].text)
     assert cv2.pointPolygonTest(np.asarray(extra[0].polygon, np.float32), tuple(polygons[1].mean(axis=0)), False) >= 0
     both = [_mask_detection(p, scene.shape[:2]) for p in polygons]
-    assert decode_prediction(scene, both) == []  # nothing twice
+    assert decode_prediction(scene, both) == ([], 2)  # nothing twice
 
 
 def test_a_detection_its_crops_cannot_read_takes_the_whole_photo_read_inside_it(monkeypatch) -> None:
@@ -260,8 +260,8 @@ def test_a_detection_its_crops_cannot_read_takes_the_whole_photo_read_inside_it(
     scene, symbols, polygons = _neighbours()
     detections = [_mask_detection(p, scene.shape[:2]) for p in polygons]
     monkeypatch.setattr(decode, "decode_region", lambda gray, detection, deadline: None)  # every crop fails
-    extra = decode.decode_prediction(scene, detections)
-    assert extra == []  # both codes lie inside a detection: no extra detections
+    extra, tried = decode.decode_prediction(scene, detections)
+    assert (extra, tried) == ([], 2)  # both codes lie inside a detection: no extra detections
     for detection, symbol in zip(detections, symbols, strict=True):
         _assert_read(detection, symbol)
 
@@ -282,13 +282,13 @@ def test_reading_work_is_bounded_by_count_and_deadline(monkeypatch) -> None:
         lambda gray, detection, deadline: tried.append(id(detection)) or read_region(gray, detection, deadline),
     )
     detections = [_mask_detection(p, scene.shape[:2]) for p in polygons]
-    decode.decode_prediction(scene, detections, max_decodes=1)
+    assert decode.decode_prediction(scene, detections, max_decodes=1)[1] == 1
     assert tried == [id(detections[0])]
     _assert_read(detections[0], symbols[0])
     whole_photo = []
     monkeypatch.setattr(decode, "read_codes", lambda image: whole_photo.append(1) or [])
     late = [_mask_detection(p, scene.shape[:2]) for p in polygons]
-    assert decode.decode_prediction(scene, late, deadline=time.monotonic() - 1) == []
+    assert decode.decode_prediction(scene, late, deadline=time.monotonic() - 1) == ([], 0)
     assert [d.text for d in late] == [None, None] and whole_photo == []
 
 
@@ -299,7 +299,7 @@ def test_a_code_inside_a_detection_drawn_around_several_stands_on_its_own() -> N
     scene, symbols, polygons = _neighbours()
     hull = cv2.convexHull(np.concatenate(polygons).astype(np.float32)).reshape(-1, 2)
     merged = _mask_detection(hull, scene.shape[:2])
-    extra = decode_prediction(scene, [merged])
+    extra, _ = decode_prediction(scene, [merged])
     _assert_read(merged, symbols[0])
     assert [(d.source, d.symbology) for d in extra] == [("reader", "DataMatrix")]
     assert normalize_text(extra[0].text or "") == normalize_text(symbols[1].text)

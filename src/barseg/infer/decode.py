@@ -207,24 +207,27 @@ def decode_region(gray: np.ndarray, detection: Detection, deadline: float | None
 
 def decode_detections(
     image: np.ndarray, detections: list[Detection], max_decodes: int | None = None, deadline: float | None = None
-) -> None:
+) -> int:
     """Fill ``symbology`` and ``text`` of each detection of an RGB photo that reads, in place;
     the others keep None. Only the first ``max_decodes`` detections are tried, and none
-    after ``deadline`` (``time.monotonic()``)."""
+    after ``deadline`` (``time.monotonic()``). Returns how many were tried (the first ones)."""
     gray = to_gray(image)
+    tried = 0
     for detection in detections[:max_decodes]:
         if deadline is not None and time.monotonic() > deadline:
-            return  # not even the first crop of the rest: building one costs a warp
+            break  # not even the first crop of the rest: building one costs a warp
+        tried += 1
         if len(detection.polygon) < 3:
             continue
         read = decode_region(gray, detection, deadline)
         if read is not None:
             detection.symbology, detection.text = read.symbology, read.text
+    return tried
 
 
 def decode_prediction(
     image: np.ndarray, detections: list[Detection], max_decodes: int | None = None, deadline: float | None = None
-) -> list[Detection]:
+) -> tuple[list[Detection], int]:
     """Read each detection (in place; at most ``max_decodes``, the best first, none after
     ``deadline``), then, if the deadline has not passed, zxing-cpp on the whole photo (one call,
     not interrupted: on a 36 MP photo it may run a second past the deadline), so the pipeline
@@ -233,10 +236,11 @@ def decode_prediction(
     outside every detection, or far smaller than the detection around it (a region the
     network drew around several codes), comes back as an extra detection with
     ``source="reader"`` and score 1.0 (a read that passed the symbology's checks: a code the
-    network missed or merged)."""
-    decode_detections(image, detections, max_decodes, deadline)
+    network missed or merged). Returns those extra detections and how many of ``detections``
+    were tried (the first ones)."""
+    tried = decode_detections(image, detections, max_decodes, deadline)
     if deadline is not None and time.monotonic() > deadline:
-        return []
+        return [], tried
     outlined = [(d, np.asarray(d.polygon, np.float32)) for d in detections if len(d.polygon) >= 3]
     extra = []
     for read in read_codes(image):
@@ -254,4 +258,4 @@ def decode_prediction(
         detection = detection_from_polygon(np.asarray(read.corners), score=1.0)
         detection.symbology, detection.text, detection.source = read.symbology, read.text, "reader"
         extra.append(detection)
-    return extra
+    return extra, tried

@@ -19,6 +19,7 @@ class Detection:
     symbology: str | None = None
     text: str | None = None
     source: str = "model"  # "reader": a code zxing-cpp read in the whole photo that no detection covers
+    network_score: float | None = None  # the network's own score when reading re-scored it (``score``)
 
     def to_json(self, with_mask: bool = False) -> dict[str, Any]:
         out = asdict(self)

@@ -3,7 +3,7 @@
 A runtime only turns photos fitted to the network (``NetworkInput``) into raw detections
 (boxes, scores, a low-resolution mask per box). ``to_prediction`` makes them ``Detection``s:
 threshold, binary mask, polygon of at most 16 points, rotated box and RLE, then optionally
-the decoded text. So evaluate, the CLI and the service see the same numbers whatever the
+the decoded text, and a score that counts whether the code read. So evaluate, the CLI and the service see the same numbers whatever the
 runtime, and the service can run the network in one process and the rest in another.
 
 The work per detection is bounded by its box, not the photo: each mask is pasted into its
@@ -22,6 +22,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from barseg.data.formats import rle_str
+from barseg.infer.confidence import network_floor, verified_score
 from barseg.infer.detections import Detection, Prediction, RawDetections
 from barseg.infer.network import InputSpec, NetworkInput, fit_to_network
 
@@ -46,17 +47,26 @@ class Predictor(ABC):
         """Run the network; detections scoring above ``score_threshold``, in photo pixels."""
 
     def predict(
-        self, images: list[np.ndarray], threshold: float | None = None, decode: bool = False
+        self, images: list[np.ndarray], threshold: float | None = None, decode: bool = False, verify: bool = True
     ) -> list[Prediction]:
-        """``decode``: also read each barcode (see ``to_prediction``)."""
+        """``decode``: also read each barcode; ``verify``: and let the reads score the
+        detections (see ``to_prediction``)."""
         start = time.perf_counter()
         cut = self.threshold if threshold is None else threshold
-        raws = self.raw([self.prepare(img) for img in images], cut)
-        predictions = [to_prediction(raw, img, cut, decode) for raw, img in zip(raws, images, strict=True)]
+        raws = self.raw([self.prepare(img) for img in images], network_cut(cut, decode and verify))
+        predictions = [
+            to_prediction(raw, img, cut, decode, verify=verify) for raw, img in zip(raws, images, strict=True)
+        ]
         elapsed = (time.perf_counter() - start) * 1000 / max(1, len(images))
         for prediction in predictions:
             prediction.processing_time_ms = elapsed
         return predictions
+
+
+def network_cut(threshold: float, verify: bool) -> float:
+    """The network score detections must reach before post-processing: the caller's cut, or,
+    when reads score the detections, the lowest score a read can lift to it."""
+    return network_floor(threshold) if verify else threshold
 
 
 def to_prediction(
@@ -66,17 +76,32 @@ def to_prediction(
     decode: bool = False,
     max_decodes: int | None = None,
     deadline: float | None = None,
+    verify: bool = True,
 ) -> Prediction:
     """The ``Prediction`` of one photo from its raw detections. ``decode``: also read each
     barcode (symbology and text) with zxing-cpp from full-resolution crops, and add the codes
     a whole-photo read finds outside every detection (``source: reader``); at most
     ``max_decodes`` detections (the best first) and nothing after ``deadline``
-    (``time.monotonic()``) is tried, so a request's reading work is bounded."""
-    detections = postprocess(raw, threshold, MASK_THRESHOLD)
+    (``time.monotonic()``) is tried, so a request's reading work is bounded.
+
+    ``verify`` (with ``decode``): each detection tried is re-scored by whether it read
+    (``barseg.infer.confidence``; its ``network_score`` keeps the network's own) and the
+    ``threshold`` applies to that score; ``raw`` must then reach down to
+    ``network_cut(threshold, True)``. A detection the budget left untried keeps its score."""
+    verifying = decode and verify
+    detections = postprocess(raw, network_cut(threshold, verifying), MASK_THRESHOLD)
     if decode:
         from barseg.infer.decode import decode_prediction  # zxing-cpp only when asked for
 
-        detections += decode_prediction(image, detections, max_decodes, deadline)
+        extra, tried = decode_prediction(image, detections, max_decodes, deadline)
+        if verifying:
+            for i, detection in enumerate(detections):
+                read = detection.text is not None  # by its own crops or the whole-photo read
+                if i < tried or read:
+                    detection.network_score = detection.score
+                    detection.score = verified_score(detection.score, read)
+            detections = sorted((d for d in detections if d.score >= threshold), key=lambda d: -d.score)
+        detections += extra
     return Prediction(detections, (image.shape[1], image.shape[0]))
 
 

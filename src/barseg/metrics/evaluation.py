@@ -48,18 +48,30 @@ class ImageResult:
 
 
 def predict_records(
-    predictor: Predictor, records: list[ImageRecord], desc: str, decode_threshold: float | None = None
+    predictor: Predictor,
+    records: list[ImageRecord],
+    desc: str,
+    decode_threshold: float | None = None,
+    verify: bool = False,
 ) -> list[ImageResult]:
-    """Every detection down to ``AP_SCORE_FLOOR``; with ``decode_threshold``, those at or
-    above it are also read, and a whole-photo read adds what they miss, as the service
-    does. The reader's extra codes count for ``decode_rate`` only, never for the masks."""
+    """Every detection down to ``AP_SCORE_FLOOR``. ``verify``: each is read and re-scored by
+    whether it read, as the service does (so every figure counts the reads); else, with
+    ``decode_threshold``, those at or above it are read. Either way a whole-photo read adds
+    what the detections miss; the reader's extra codes count for ``decode_rate`` only,
+    never for the masks."""
     results = []
     for i, record in enumerate(tqdm(records, desc=desc, unit="img", mininterval=2.0)):
         image = read_image(record.path)
         if i == 0:
             predictor.predict([image], threshold=AP_SCORE_FLOOR)  # warm-up: first call allocates
-        (prediction,) = predictor.predict([image], threshold=AP_SCORE_FLOOR)
-        extra = decode_prediction(image, _kept(prediction, decode_threshold)) if decode_threshold is not None else []
+        (prediction,) = predictor.predict([image], threshold=AP_SCORE_FLOOR, decode=verify, verify=verify)
+        if verify:
+            extra = [d for d in prediction.detections if d.source == "reader"]
+            prediction.detections = [d for d in prediction.detections if d.source != "reader"]
+        elif decode_threshold is not None:
+            extra, _ = decode_prediction(image, _kept(prediction, decode_threshold))
+        else:
+            extra = []
         gts = [rle_str(inst.to_rle(record.height, record.width)) for inst in record.instances]
         results.append(ImageResult(record, prediction, gts, [d.text for d in extra if d.text]))
     return results
@@ -70,7 +82,7 @@ def read_texts(results: list[ImageResult], threshold: float) -> dict[Path, list[
 
 
 def evaluate_decoding(
-    predictor: Predictor, truth: dict[Path, list[str]], threshold: float, desc: str
+    predictor: Predictor, truth: dict[Path, list[str]], threshold: float, desc: str, verify: bool = True
 ) -> dict[str, Any]:
     """``decode_rate`` over the images of a ``decode_truth.json`` (no masks needed)."""
     read: dict[Path, list[str]] = {}
@@ -79,7 +91,7 @@ def evaluate_decoding(
         image = read_image(path)
         if i == 0:
             predictor.predict([image], threshold=threshold)
-        (prediction,) = predictor.predict([image], threshold=threshold, decode=True)
+        (prediction,) = predictor.predict([image], threshold=threshold, decode=True, verify=verify)
         read[path] = [d.text for d in prediction.detections if d.text]
         timings.append(prediction.processing_time_ms)
     return {
@@ -206,15 +218,17 @@ def evaluate_set(
     plots_dir: Path | None,
     overlays: int = 8,
     decode: bool = False,
+    verify: bool = False,
 ) -> dict[str, Any]:
     """Metrics of one set; with ``plots_dir``, also its PR curve (``pr/<name>.json``) and
     the worst ``overlays`` images (``worst/<name>/``); with ``decode``, ``decode_rate``
-    against the annotations' ``attributes.text`` (every code must have one).
+    against the annotations' ``attributes.text`` (every code must have one); with
+    ``verify``, every figure of the detections re-scored by their reads.
 
     The two are apart because overlays show the evaluation photos: DVC caches them, git
     must not hold them (the real sets are not ours to redistribute)."""
     expected = expected_texts(records) if decode else None
-    results = predict_records(predictor, records, f"evaluate {name}", threshold if decode else None)
+    results = predict_records(predictor, records, f"evaluate {name}", threshold if decode else None, verify)
     metrics = summarize(results, threshold)
     if expected is not None:
         metrics["decode_rate"] = decode_rate(expected, read_texts(results, threshold))
@@ -252,12 +266,14 @@ def evaluate_source(
     decode: bool = True,
     images: Path | None = None,
     recall_only: bool = False,
+    verify: bool = True,
 ) -> dict[str, Any]:
     """One evaluation entry, as the evaluate stage and ``barseg evaluate`` both define it: a
     COCO set (segmentation metrics; ``decode_rate`` from its texts when every code has one)
     and/or a ``decode_truth.json`` (then ``decode_rate`` comes from it, over its images).
     ``images``: the image folder of both, when not the default beside the file. ``recall_only``:
-    only some codes are labelled, so figures that count false alarms are left out."""
+    only some codes are labelled, so figures that count false alarms are left out. ``verify``
+    (with ``decode``): reads re-score the detections, as in the service, for every figure."""
     if coco is None and decode_truth is None:
         raise ValueError(f"{name}: give a COCO file, a decode_truth.json, or both")
     metrics: dict[str, Any] = {}
@@ -271,12 +287,13 @@ def evaluate_source(
             plots_dir,
             overlays,
             decode and decode_truth is None and has_texts(records),
+            decode and verify,
         )
         if recall_only:
             metrics = {k: v for k, v in metrics.items() if not k.startswith(PRECISION_BASED)}
     if decode and decode_truth is not None:
         metrics.update(
-            evaluate_decoding(predictor, load_decode_truth(decode_truth, images), threshold, f"decode {name}")
+            evaluate_decoding(predictor, load_decode_truth(decode_truth, images), threshold, f"decode {name}", verify)
         )
     return metrics
 

@@ -45,7 +45,7 @@ from barseg.data.images import ImageError, ImageTooLarge, decode_image
 from barseg.infer.detections import Prediction, RawDetections
 from barseg.infer.network import InputSpec, NetworkInput, fit_to_network
 from barseg.infer.overlay import draw_detections
-from barseg.infer.predictor import Predictor, to_prediction
+from barseg.infer.predictor import Predictor, network_cut, to_prediction
 from barseg.infer.runtimes import load_predictor
 from barseg.serve.asgi import FlatErrors, PayloadTooLarge, RequestGuard, form_fields
 from barseg.serve.settings import MODEL_FILES, ServeSettings
@@ -195,18 +195,20 @@ class BarcodeSegmenter:
             self.spec = InputSpec.from_json(await self.call_detector("input_spec"))
         fitted = await anyio.to_thread.run_sync(fit_to_network, rgb, self.spec)
         cut = self.settings.threshold if threshold is None else threshold
+        reading = self.settings.decode if decode is None else decode
         job = {
             "pixels": fitted.pixels,
             "scale": fitted.scale,
             "photo_shape": list(fitted.photo_shape),
-            "threshold": cut,
+            "threshold": network_cut(cut, reading and self.settings.verify),
         }
         found = await self.detect(job)
         raw = RawDetections(found["boxes"], found["scores"], found["masks"], fitted.photo_shape)
-        reading = self.settings.decode if decode is None else decode
         deadline = time.monotonic() + self.settings.decode_budget_s
         prediction = await anyio.to_thread.run_sync(
-            functools.partial(to_prediction, raw, rgb, cut, reading, self.settings.max_decodes, deadline)
+            functools.partial(
+                to_prediction, raw, rgb, cut, reading, self.settings.max_decodes, deadline, self.settings.verify
+            )
         )
         prediction.processing_time_ms = (time.monotonic() - start) * 1000
         m = metrics()

@@ -23,6 +23,7 @@ class ServeSettings:
     threshold: float = 0.5  # default confidence_threshold
     min_threshold: float = 0.05  # lowest confidence_threshold accepted (the AP floor; below it, work without use)
     decode: bool = True  # default for the `decode` field
+    verify: bool = True  # with decode: a detection's score counts whether it read
     max_decodes: int = 32  # detections read per image, the best first
     decode_budget_s: float = 2.0  # no reading attempt starts later than this after the network answered
     batching: bool = True  # adaptive batching of concurrent requests
