@@ -2,7 +2,7 @@
 
     python benchmarks/inference.py [--model models/model.ckpt] [--sets dynamsoft_skewed_datamatrix ...] \
         --variant base --variant nms=0.6 --variant nms=0.7,proposals=400 --variant shrink=linear --variant size=768 \
-        --variant also=1024,small=32
+        --variant also=1024,small=32 --variant verify --variant verify,read=100,unread=0.01
 
 A variant is comma-separated knobs of the PyTorch runtime: ``nms`` (the box head's NMS IoU),
 ``proposals`` (RPN proposals kept after NMS at test time; pre-NMS raised to it if lower), and
@@ -14,10 +14,13 @@ zoom augmentation), and ``also`` with ``small`` (run the network a second time a
 ``also`` and add only its detections whose box is at most ``small`` px at the base input (32
 by default) and that score at least ``also_score`` (0): the small codes a larger input finds,
 without the false regions it grows on print; duplicates go the way of every nested detection,
-in ``postprocess``).
+in ``postprocess``). ``verify``: read every detection and re-score it by whether it read, as
+evaluate and the service do with decoding on (README "Reading as evidence"), with the
+likelihood ratios ``read`` and ``unread`` instead of ``barseg.infer.confidence``'s when given;
+without ``verify`` the figures are the network's alone.
 Nothing is retrained: a knob that wins is adopted in ``params.yaml`` with the next training
-run. Prints recall / precision / detection rate (score 0.5, one-to-one at mask IoU 0.5) and
-ms per image, per set and variant.
+run. Prints recall / precision / detection rate (score 0.5, one-to-one at mask IoU 0.5), decode
+rate (verify, sets whose codes carry texts) and ms per image, per set and variant.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import barseg.infer.confidence as confidence
 import barseg.infer.network as network
 from barseg.infer.detections import RawDetections
 from barseg.infer.network import NetworkInput, fit_to_network
@@ -38,8 +42,9 @@ from barseg.metrics.evaluation import evaluate_source
 from barseg.metrics.sets import evaluation_sets
 from barseg.params import load_section
 
-KEYS = ("recall@0.5", "precision@0.5", "detection_rate", "ms_per_image_p50")
+KEYS = ("recall@0.5", "precision@0.5", "detection_rate", "decode_rate", "ms_per_image_p50")
 AREA_RESIZE = network.resize
+RATIOS = {"read": confidence.READ_RATIO, "unread": confidence.UNREAD_RATIO}
 
 
 def linear_resize(image: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -82,14 +87,23 @@ class TwoSizes(Predictor):
         return merged
 
 
-def apply(predictor: TorchPredictor, variant: str) -> Predictor:
+def apply(predictor: TorchPredictor, variant: str) -> tuple[Predictor, bool]:
+    """The variant's predictor, and whether reads re-score its detections."""
     network.resize = AREA_RESIZE  # type: ignore[attr-defined]
+    confidence.READ_RATIO, confidence.UNREAD_RATIO = RATIOS["read"], RATIOS["unread"]
     second_pass: dict[str, str] = {}  # also=, small=, also_score=: options of one TwoSizes
+    verify = False
     for knob in filter(None, variant.split(",")):
         if knob == "base":
             continue
         key, _, value = knob.partition("=")
-        if key in ("also", "small", "also_score"):
+        if knob == "verify":
+            verify = True
+        elif key == "read":
+            confidence.READ_RATIO = float(value)
+        elif key == "unread":
+            confidence.UNREAD_RATIO = float(value)
+        elif key in ("also", "small", "also_score"):
             second_pass[key] = value
         elif key == "nms":
             predictor.core.roi_heads.nms_thresh = float(value)
@@ -104,10 +118,10 @@ def apply(predictor: TorchPredictor, variant: str) -> Predictor:
         else:
             raise SystemExit(
                 f"--variant {variant}: unknown knob {knob!r} "
-                "(nms=, proposals=, shrink=area|linear, size=, also=, small=, also_score=)"
+                "(nms=, proposals=, shrink=area|linear, size=, also=, small=, also_score=, verify, read=, unread=)"
             )
     if not second_pass:
-        return predictor
+        return predictor, verify
     if "also" not in second_pass:
         raise SystemExit(f"--variant {variant}: small= and also_score= apply to the second pass of also=")
     return TwoSizes(
@@ -115,7 +129,7 @@ def apply(predictor: TorchPredictor, variant: str) -> Predictor:
         int(second_pass["also"]),
         float(second_pass.get("small", 32)),
         float(second_pass.get("also_score", 0)),
-    )
+    ), verify
 
 
 def main() -> None:
@@ -130,9 +144,11 @@ def main() -> None:
     sets = [s for s in found if s.coco and (not args.sets or s.name in args.sets)]
     print(f"{'set':<28} {'variant':<24} " + " ".join(f"{k:>16}" for k in KEYS))
     for variant in args.variant or ["base"]:
-        predictor = apply(TorchPredictor(args.model, threshold=cfg.threshold), variant)  # no knob carries over
+        predictor, verify = apply(TorchPredictor(args.model, threshold=cfg.threshold), variant)  # none carries over
         for s in sets:  # as the evaluate stage scores them: a recall-only set has no precision
-            m = evaluate_source(predictor, s.name, cfg.threshold, coco=s.coco, decode=False, recall_only=s.recall_only)
+            m = evaluate_source(
+                predictor, s.name, cfg.threshold, coco=s.coco, decode=verify, recall_only=s.recall_only, verify=verify
+            )
             cells = " ".join(f"{m[k]:>16.3f}" if k in m else f"{'-':>16}" for k in KEYS)
             print(f"{s.name:<28} {variant:<24} {cells}", flush=True)
 
