@@ -3,8 +3,9 @@
 A runtime only turns photos fitted to the network (``NetworkInput``) into raw detections
 (boxes, scores, a low-resolution mask per box). ``to_prediction`` makes them ``Detection``s:
 threshold, binary mask, polygon of at most 16 points, rotated box and RLE, then optionally
-the decoded text, and a score that counts whether the code read. So evaluate, the CLI and the service see the same numbers whatever the
-runtime, and the service can run the network in one process and the rest in another.
+the decoded text, and a score that counts whether the code read. So evaluate, the CLI and the
+service see the same numbers whatever the runtime, and the service can run the network in one
+process and the rest in another.
 
 The work per detection is bounded by its box, not the photo: each mask is pasted into its
 box's crop and run-length encoded from there, never as a full-frame array.
