@@ -2,13 +2,15 @@
 
     python benchmarks/robustness.py [--model models/model.onnx] [--images-per-set 10] [--seed 0]
                                     [--out metrics/robustness.json] [--chart docs/robustness.png]
+                                    [--no-verify]
 
 Takes ``--images-per-set`` photos, evenly spread, from every COCO set of the registry
 (``params.yaml`` ``evaluate.extra_sets``) and corrupts each with every corruption of
 ``barseg.metrics.corruptions`` at severities 1-3 (seeded per photo and corruption, the same
 draw at every level, so levels differ only in strength;
 geometric ones move the labels with the pixels). On the clean and each corrupted photo it runs
-our pipeline (the ``Predictor`` the service uses, decoding on, at ``evaluate.threshold``) and
+our pipeline (the ``Predictor`` the service uses, decoding on, reads as evidence unless
+``--no-verify``, at ``evaluate.threshold``) and
 zxing-cpp alone on the whole photo, and scores both with ``barseg.metrics.boxes``: recall and
 precision at box IoU >= 0.5 (precision left out on recall-only sets) and the decode rate on
 the sets with texts. Writes the figures per set and over all sets (``--out``), a flat table
@@ -65,9 +67,9 @@ def boxes_of(polygons: Polygons, shape: tuple[int, ...]) -> list[tuple[float, fl
     return out
 
 
-def read(reader: str, predictor: Predictor, image: np.ndarray, threshold: float) -> list[Found]:
+def read(reader: str, predictor: Predictor, image: np.ndarray, threshold: float, verify: bool) -> list[Found]:
     if reader == "barseg":
-        (prediction,) = predictor.predict([image], threshold, decode=True)
+        (prediction,) = predictor.predict([image], threshold, decode=True, verify=verify)
         return found_in(prediction, threshold)
     return [Found.from_corners(r.corners, text=r.text) for r in read_codes(image)]
 
@@ -77,7 +79,7 @@ def seed_of(*parts: object) -> int:
 
 
 def run_set(
-    eval_set: EvalSet, records: list[ImageRecord], predictor: Predictor, threshold: float, seed: int
+    eval_set: EvalSet, records: list[ImageRecord], predictor: Predictor, threshold: float, seed: int, verify: bool
 ) -> dict[tuple[str, str, int], dict[str, Any]]:
     """(reader, corruption, severity) -> tally and reads; severity 0 is the clean photo,
     shared by every corruption."""
@@ -99,7 +101,7 @@ def run_set(
         for name, severity, image, moved in variants:
             truths = boxes_of(moved, image.shape)
             for reader in READERS:
-                found = read(reader, predictor, image, threshold)
+                found = read(reader, predictor, image, threshold, verify)
                 results[(reader, name, severity)]["tally"].add(truths, found)
                 results[(reader, name, severity)]["found"][record.path] = found
     return results
@@ -184,6 +186,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("metrics/robustness.json"))
     parser.add_argument("--chart", type=Path, default=Path("docs/robustness.png"))
+    parser.add_argument(
+        "--verify", action=argparse.BooleanOptionalAction, default=True, help="reads re-score our detections"
+    )
     args = parser.parse_args()
     threshold = float(load_section("evaluate").threshold)
     predictor = load_predictor(args.model, threshold=threshold, threads=args.threads)
@@ -196,7 +201,7 @@ def main() -> None:
             continue
         records = load_records(eval_set.coco)
         records = records[:: max(1, len(records) // args.images_per_set)][: args.images_per_set]
-        for key, result in run_set(eval_set, records, predictor, threshold, args.seed).items():
+        for key, result in run_set(eval_set, records, predictor, threshold, args.seed, args.verify).items():
             per_key[key][eval_set.name] = figures(eval_set, records, result)
         print(f"{eval_set.name}: {len(records)} photos, {time.perf_counter() - start:.0f} s so far", flush=True)
     rows = [
